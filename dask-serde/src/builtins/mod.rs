@@ -1,0 +1,3 @@
+//! Built-in `dask`-family types beyond plain bytes.
+
+pub mod ndarray;

@@ -1,0 +1,570 @@
+//! `numpy.ndarray` (spec §5.5): the dynamic n-dimensional array and its
+//! `dask`-family sub-header.
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::header::{as_array, as_index, MsgExt};
+use crate::msgpack::MsgValue;
+
+/// A numpy dtype given by its `dtype.str` (`"<f8"`, `"|b1"`, `">i4"`,
+/// `"<M8[ns]"`, `"<U3"`, `"|S5"`, ...).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DType {
+    descr: String,
+    byteorder: char,
+    kind: char,
+    itemsize: usize,
+}
+
+impl DType {
+    /// Parses a `dtype.str`.
+    ///
+    /// # Errors
+    ///
+    /// Anything that is not `<byteorder><kind><size>[unit]` with a known
+    /// kind (`b i u f c M m S U V`).
+    pub fn parse(descr: &str) -> Result<Self> {
+        let bad = |why: &str| Error::Encode(format!("invalid numpy dtype {descr:?}: {why}"));
+        let mut chars = descr.chars();
+        let byteorder = chars.next().ok_or_else(|| bad("empty"))?;
+        if !matches!(byteorder, '<' | '>' | '|' | '=') {
+            return Err(bad("must start with a byte order '<', '>' or '|'"));
+        }
+        let kind = chars.next().ok_or_else(|| bad("missing kind"))?;
+        let rest = chars.as_str();
+        let (size, unit) = match rest.find('[') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let n: usize = size.parse().map_err(|_| bad("missing or invalid item size"))?;
+        let itemsize = match kind {
+            'b' if n == 1 => 1,
+            'i' | 'u' if matches!(n, 1 | 2 | 4 | 8) => n,
+            'f' if matches!(n, 2 | 4 | 8 | 16) => n,
+            'c' if matches!(n, 8 | 16 | 32) => n,
+            'M' | 'm' if n == 8 => {
+                if !unit.is_empty() && !(unit.ends_with(']') && unit.len() > 2) {
+                    return Err(bad("invalid datetime unit"));
+                }
+                8
+            }
+            'S' | 'V' => n,
+            'U' => n.checked_mul(4).ok_or_else(|| bad("size overflows"))?,
+            _ => return Err(bad("unsupported kind or item size")),
+        };
+        if !unit.is_empty() && !matches!(kind, 'M' | 'm') {
+            return Err(bad("only datetimes take a unit"));
+        }
+        Ok(DType {
+            descr: descr.to_owned(),
+            byteorder,
+            kind,
+            itemsize,
+        })
+    }
+
+    /// The `dtype.str`.
+    pub fn descr(&self) -> &str {
+        &self.descr
+    }
+    /// The kind character (`'f'`, `'i'`, ...).
+    pub fn kind(&self) -> char {
+        self.kind
+    }
+    /// The byte-order character.
+    pub fn byteorder(&self) -> char {
+        self.byteorder
+    }
+    /// Bytes per element.
+    pub fn itemsize(&self) -> usize {
+        self.itemsize
+    }
+}
+
+/// A numpy array: dtype, shape and byte strides over a shared buffer.
+///
+/// Arrays decoded from the wire are views of the received frame (no copy);
+/// arrays built from Rust data share the given [`Bytes`].
+///
+/// # Examples
+///
+/// ```
+/// use dask_serde::NdArray;
+///
+/// let data: Vec<u8> = [1.0f64, 2.0].iter().flat_map(|x| x.to_le_bytes()).collect();
+/// let a = NdArray::from_c_order("<f8", vec![2], data.into())?;
+/// assert_eq!(a.strides(), &[8]);
+/// # Ok::<(), dask_serde::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct NdArray {
+    dtype: DType,
+    shape: Vec<usize>,
+    strides: Vec<isize>,
+    offset: usize,
+    data: Bytes,
+    writeable: bool,
+}
+
+impl NdArray {
+    /// An array over `data` with explicit byte `strides` and the byte
+    /// `offset` of element `[0, 0, ...]`, validated so that every element
+    /// lies inside `data`.
+    ///
+    /// # Errors
+    ///
+    /// A bad dtype, mismatched shape/strides lengths, or an extent outside
+    /// the buffer (negative and zero strides included).
+    pub fn new(dtype: &str, shape: Vec<usize>, strides: Vec<isize>, offset: usize, data: Bytes) -> Result<Self> {
+        let dtype = DType::parse(dtype)?;
+        check_extent(dtype.itemsize, &shape, &strides, offset, data.len())?;
+        Ok(NdArray {
+            dtype,
+            shape,
+            strides,
+            offset,
+            data,
+            writeable: true,
+        })
+    }
+
+    /// A C-ordered (row-major) array; `data` must hold exactly the elements.
+    ///
+    /// # Errors
+    ///
+    /// Size mismatch or bad dtype.
+    pub fn from_c_order(dtype: &str, shape: Vec<usize>, data: Bytes) -> Result<Self> {
+        let dt = DType::parse(dtype)?;
+        let strides = c_strides(dt.itemsize, &shape)?;
+        check_len(&dt, &shape, data.len())?;
+        NdArray::new(dtype, shape, strides, 0, data)
+    }
+
+    /// A Fortran-ordered (column-major) array; `data` must hold exactly the
+    /// elements in column-major order.
+    ///
+    /// # Errors
+    ///
+    /// Size mismatch or bad dtype.
+    pub fn from_f_order(dtype: &str, shape: Vec<usize>, data: Bytes) -> Result<Self> {
+        let dt = DType::parse(dtype)?;
+        let mut rev = shape.clone();
+        rev.reverse();
+        let mut strides = c_strides(dt.itemsize, &rev)?;
+        strides.reverse();
+        check_len(&dt, &shape, data.len())?;
+        NdArray::new(dtype, shape, strides, 0, data)
+    }
+
+    /// The dtype.
+    pub fn dtype(&self) -> &DType {
+        &self.dtype
+    }
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    /// Byte strides.
+    pub fn strides(&self) -> &[isize] {
+        &self.strides
+    }
+    /// The underlying buffer (elements start at [`NdArray::offset`]).
+    pub fn buffer(&self) -> &Bytes {
+        &self.data
+    }
+    /// Byte offset of the first element in [`NdArray::buffer`].
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+    /// Number of elements.
+    pub fn size(&self) -> usize {
+        self.shape.iter().product()
+    }
+    /// numpy's `flags.writeable`.
+    pub fn is_writeable(&self) -> bool {
+        self.writeable
+    }
+    /// Sets `flags.writeable` (as sent on the wire).
+    pub fn set_writeable(&mut self, w: bool) {
+        self.writeable = w;
+    }
+    /// Same array with `flags.writeable` set.
+    pub fn with_writeable(mut self, w: bool) -> Self {
+        self.writeable = w;
+        self
+    }
+
+    /// numpy's `flags.c_contiguous` (axes of length 1 are ignored, empty
+    /// arrays are contiguous).
+    pub fn is_c_contiguous(&self) -> bool {
+        contiguous(self.dtype.itemsize, self.shape.iter().rev().zip(self.strides.iter().rev()), self.size())
+    }
+    /// numpy's `flags.f_contiguous`.
+    pub fn is_f_contiguous(&self) -> bool {
+        contiguous(self.dtype.itemsize, self.shape.iter().zip(self.strides.iter()), self.size())
+    }
+
+    /// The elements in C order: a zero-copy slice when the array is
+    /// C-contiguous, else one gathered copy.
+    pub fn to_c_bytes(&self) -> Bytes {
+        let n = self.size() * self.dtype.itemsize;
+        if self.is_c_contiguous() {
+            return self.data.slice(self.offset..self.offset + n);
+        }
+        let mut out = Vec::with_capacity(n);
+        self.for_each_c(|off| out.extend_from_slice(&self.data[off..off + self.dtype.itemsize]));
+        Bytes::from(out)
+    }
+
+    /// Visits the byte offset of every element in C order.
+    fn for_each_c(&self, mut f: impl FnMut(usize)) {
+        if self.size() == 0 {
+            return;
+        }
+        let nd = self.shape.len();
+        let mut idx = vec![0usize; nd];
+        loop {
+            let mut off = self.offset as isize;
+            for (i, s) in idx.iter().zip(&self.strides) {
+                off += *i as isize * s;
+            }
+            f(off as usize);
+            // increment the multi-index
+            let mut ax = nd;
+            loop {
+                if ax == 0 {
+                    return;
+                }
+                ax -= 1;
+                idx[ax] += 1;
+                if idx[ax] < self.shape[ax] {
+                    break;
+                }
+                idx[ax] = 0;
+            }
+        }
+    }
+
+    /// numpy's `broadcast_to(self, shape)`: a read-only view with zero
+    /// strides on the broadcast axes.
+    ///
+    /// # Errors
+    ///
+    /// Shapes that do not broadcast.
+    pub fn broadcast_to(&self, shape: &[usize]) -> Result<NdArray> {
+        if shape.len() < self.shape.len() {
+            return Err(Error::Encode(format!(
+                "cannot broadcast shape {:?} to {:?}",
+                self.shape, shape
+            )));
+        }
+        let lead = shape.len() - self.shape.len();
+        let mut strides = vec![0isize; shape.len()];
+        for (i, &d) in shape.iter().enumerate() {
+            if i < lead {
+                continue;
+            }
+            let (sd, ss) = (self.shape[i - lead], self.strides[i - lead]);
+            if sd == d {
+                strides[i] = ss;
+            } else if sd == 1 {
+                strides[i] = 0;
+            } else {
+                return Err(Error::Encode(format!(
+                    "cannot broadcast shape {:?} to {:?}",
+                    self.shape, shape
+                )));
+            }
+        }
+        Ok(NdArray {
+            dtype: self.dtype.clone(),
+            shape: shape.to_vec(),
+            strides,
+            offset: self.offset,
+            data: self.data.clone(),
+            writeable: false,
+        })
+    }
+
+    /// Encodes as Dask's numpy serializer does: the sub-header and one
+    /// frame. Contiguous arrays are sent without copying.
+    pub(crate) fn dask_encode(&self) -> Result<(MsgValue, Frame<'static>)> {
+        let isz = self.dtype.itemsize;
+        let mut x = self.clone();
+        let mut broadcast_to = None;
+        if x.strides.contains(&0) || (x.size() == 0 && !x.shape.is_empty()) {
+            // numpy 2 gives zero-size arrays all-zero strides; treat them
+            // the way Dask sees them.
+            if x.size() == 0 {
+                x.strides = vec![0; x.shape.len()];
+            }
+            broadcast_to = Some(x.shape.clone());
+            let zero_axes: Vec<bool> = x.strides.iter().map(|s| *s == 0).collect();
+            for (d, z) in x.shape.iter_mut().zip(&zero_axes) {
+                if *z {
+                    *d = (*d).min(1);
+                }
+            }
+            if !x.is_c_contiguous() && !x.is_f_contiguous() {
+                let w = x.writeable;
+                x = x.compacted()?;
+                for (s, z) in x.strides.iter_mut().zip(&zero_axes) {
+                    if *z {
+                        *s = 0;
+                    }
+                }
+                x.writeable = w;
+            }
+        }
+        let (strides, frame): (Vec<isize>, Bytes) = if x.shape.is_empty() {
+            (vec![], x.data.slice(x.offset..x.offset + isz))
+        } else if x.is_c_contiguous() || x.is_f_contiguous() {
+            let n = x.size() * isz;
+            let start = x.min_offset();
+            (x.strides.clone(), x.data.slice(start..start + n))
+        } else {
+            let c = x.compacted()?;
+            let n = c.size() * isz;
+            (c.strides.clone(), c.data.slice(0..n))
+        };
+        let mut sub = vec![
+            (
+                MsgValue::from("dtype"),
+                MsgValue::Array(vec![MsgValue::Int(0), MsgValue::from(x.dtype.descr.as_str())]),
+            ),
+            ("shape".into(), MsgValue::Array(x.shape.iter().map(|d| MsgValue::from(*d)).collect())),
+            ("strides".into(), MsgValue::Array(strides.iter().map(|s| MsgValue::from(*s)).collect())),
+            ("writeable".into(), MsgValue::Array(vec![MsgValue::Bool(x.writeable)])),
+        ];
+        if let Some(b) = broadcast_to {
+            sub.push(("broadcast_to".into(), MsgValue::Array(b.iter().map(|d| MsgValue::from(*d)).collect())));
+        }
+        Ok((MsgValue::Map(sub), Frame::Shared(frame)))
+    }
+
+    /// The lowest byte offset any element occupies (with contiguous arrays
+    /// and non-negative strides this is `offset`).
+    fn min_offset(&self) -> usize {
+        let mut off = self.offset as isize;
+        if self.size() > 0 {
+            for (d, s) in self.shape.iter().zip(&self.strides) {
+                if *s < 0 {
+                    off += (*d as isize - 1) * s;
+                }
+            }
+        }
+        off.max(0) as usize
+    }
+
+    /// A C-contiguous copy.
+    fn compacted(&self) -> Result<NdArray> {
+        let data = self.to_c_bytes();
+        let mut a = NdArray::from_c_order(&self.dtype.descr, self.shape.clone(), data)?;
+        a.writeable = self.writeable;
+        Ok(a)
+    }
+
+    /// Decodes Dask's numpy sub-header over one frame, validating the
+    /// extent against the frame before making the view.
+    pub(crate) fn dask_decode(sub: &MsgValue, frames: &[Bytes]) -> Result<NdArray> {
+        if sub.get("pickle").is_some_and(|p| matches!(p, MsgValue::Bool(true))) {
+            return Err(Error::Unserializable {
+                type_name: "ndarray".into(),
+                message: "numpy object arrays (sub-header {\"pickle\": true}) are not supported yet".into(),
+                cause: None,
+            });
+        }
+        let frame = match frames {
+            [f] => f.clone(),
+            _ => {
+                return Err(Error::frames(format!(
+                    "a numpy array needs exactly one frame, got {}",
+                    frames.len()
+                )))
+            }
+        };
+        let dt = as_array(sub.req("dtype", "sub-header")?, "sub-header.dtype")?;
+        let descr = match dt {
+            [MsgValue::Int(0), MsgValue::Str(s)] => s.clone(),
+            [MsgValue::Int(1), _] => {
+                return Err(Error::Unserializable {
+                    type_name: "ndarray".into(),
+                    message: "numpy structured dtypes ([1, <pickle>]) are not supported yet".into(),
+                    cause: None,
+                })
+            }
+            _ => return Err(Error::header("sub-header.dtype", "expected [0, dtype.str]")),
+        };
+        let dims = |key: &str| -> Result<Vec<usize>> {
+            let path = format!("sub-header.{key}");
+            as_array(sub.req(key, "sub-header")?, &path)?
+                .iter()
+                .enumerate()
+                .map(|(i, v)| as_index(v, &format!("{path}[{i}]")))
+                .collect()
+        };
+        let mut shape = dims("shape")?;
+        if let Some(b) = sub.get("broadcast_to") {
+            if let Some(items) = b.as_array() {
+                if !items.is_empty() {
+                    shape = dims("broadcast_to")?;
+                }
+            }
+        }
+        let strides: Vec<isize> = as_array(sub.req("strides", "sub-header")?, "sub-header.strides")?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| match v {
+                MsgValue::Int(s) => isize::try_from(*s).map_err(|_| {
+                    Error::header(format!("sub-header.strides[{i}]"), format!("{s} is out of range"))
+                }),
+                other => Err(Error::header(
+                    format!("sub-header.strides[{i}]"),
+                    format!("expected an integer, found {}", other.kind()),
+                )),
+            })
+            .collect::<Result<_>>()?;
+        if strides.len() != shape.len() {
+            return Err(Error::header(
+                "sub-header.strides",
+                format!("{} strides for {} dimensions", strides.len(), shape.len()),
+            ));
+        }
+        let writeable = match sub.get("writeable").and_then(MsgValue::as_array) {
+            Some([MsgValue::Bool(w)]) => *w,
+            _ => return Err(Error::header("sub-header.writeable", "expected [bool]")),
+        };
+        let dtype = DType::parse(&descr).map_err(|e| Error::header("sub-header.dtype", e.to_string()))?;
+        check_extent(dtype.itemsize, &shape, &strides, 0, frame.len())?;
+        Ok(NdArray {
+            dtype,
+            shape,
+            strides,
+            offset: 0,
+            data: frame,
+            writeable,
+        })
+    }
+}
+
+impl PartialEq for NdArray {
+    /// Logical equality: dtype, shape and the elements in C order.
+    fn eq(&self, other: &Self) -> bool {
+        self.dtype == other.dtype && self.shape == other.shape && self.to_c_bytes() == other.to_c_bytes()
+    }
+}
+
+fn contiguous<'a>(itemsize: usize, axes: impl Iterator<Item = (&'a usize, &'a isize)>, size: usize) -> bool {
+    if size == 0 {
+        return true;
+    }
+    let mut expected = itemsize as isize;
+    for (d, s) in axes {
+        if *d != 1 {
+            if *s != expected {
+                return false;
+            }
+            expected *= *d as isize;
+        }
+    }
+    true
+}
+
+fn c_strides(itemsize: usize, shape: &[usize]) -> Result<Vec<isize>> {
+    let mut strides = vec![0isize; shape.len()];
+    let mut acc: usize = itemsize;
+    for (i, d) in shape.iter().enumerate().rev() {
+        strides[i] = isize::try_from(acc).map_err(|_| Error::Encode("array too large".into()))?;
+        acc = acc.checked_mul((*d).max(1)).ok_or_else(|| Error::Encode("array too large".into()))?;
+    }
+    Ok(strides)
+}
+
+fn check_len(dt: &DType, shape: &[usize], len: usize) -> Result<()> {
+    let n = shape
+        .iter()
+        .try_fold(dt.itemsize, |a, d| a.checked_mul(*d))
+        .ok_or_else(|| Error::Encode("array size overflows".into()))?;
+    if n != len {
+        return Err(Error::Encode(format!(
+            "shape {shape:?} of {} needs {n} bytes, got {len}",
+            dt.descr
+        )));
+    }
+    Ok(())
+}
+
+/// numpy's stride check: every element `[i0, i1, ...]` must lie in
+/// `0..buflen` (computed with overflow checks, before any view is made).
+fn check_extent(itemsize: usize, shape: &[usize], strides: &[isize], offset: usize, buflen: usize) -> Result<()> {
+    if shape.len() != strides.len() {
+        return Err(Error::frames(format!(
+            "{} strides for {} dimensions",
+            strides.len(),
+            shape.len()
+        )));
+    }
+    let overflow = || Error::frames("array extent overflows");
+    // number of elements (overflow-checked even when zero-size)
+    let mut size: u128 = 1;
+    for d in shape {
+        size = size.checked_mul(*d as u128).ok_or_else(overflow)?;
+    }
+    if size == 0 {
+        return Ok(());
+    }
+    let mut lo: i128 = offset as i128;
+    let mut hi: i128 = offset as i128 + itemsize as i128;
+    for (d, s) in shape.iter().zip(strides) {
+        let span = (*d as i128 - 1).checked_mul(*s as i128).ok_or_else(overflow)?;
+        if span < 0 {
+            lo += span;
+        } else {
+            hi += span;
+        }
+    }
+    if lo < 0 || hi > buflen as i128 {
+        return Err(Error::frames(format!(
+            "array of shape {shape:?}, strides {strides:?} and item size {itemsize} needs bytes {lo}..{hi} but the buffer has {buflen}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extent_checks() {
+        assert!(check_extent(8, &[4], &[8], 0, 32).is_ok());
+        assert!(check_extent(8, &[4], &[8], 0, 31).is_err());
+        assert!(check_extent(8, &[4], &[-8], 0, 32).is_err());
+        assert!(check_extent(8, &[4, 3], &[0, 8], 0, 24).is_ok());
+        assert!(check_extent(8, &[0, 3], &[0, 0], 0, 0).is_ok());
+        assert!(check_extent(8, &[usize::MAX, 2], &[isize::MAX, 8], 0, 0).is_err());
+        assert!(check_extent(1, &[], &[], 0, 0).is_err());
+    }
+
+    #[test]
+    fn contiguity_like_numpy() {
+        let a = NdArray::from_f_order("<f4", vec![2, 3], Bytes::from(vec![0u8; 24])).unwrap();
+        assert!(a.is_f_contiguous() && !a.is_c_contiguous());
+        assert_eq!(a.strides(), &[4, 8]);
+        let b = NdArray::from_c_order("<f4", vec![1, 3], Bytes::from(vec![0u8; 12])).unwrap();
+        assert!(b.is_f_contiguous() && b.is_c_contiguous());
+    }
+
+    #[test]
+    fn dtype_parsing() {
+        for ok in ["<f8", "|b1", ">i4", "<M8[ns]", "<m8", "<U3", "|S5", "|V4", "<c16", "<f2"] {
+            DType::parse(ok).unwrap();
+        }
+        assert_eq!(DType::parse("<U3").unwrap().itemsize(), 12);
+        for bad in ["", "f8", "<x8", "<i3", "<f8[s]", "<i", "<U99999999999999999999"] {
+            assert!(DType::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

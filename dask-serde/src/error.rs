@@ -1,0 +1,256 @@
+//! The crate's single error type.
+
+/// Result alias used throughout the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while serializing or deserializing.
+///
+/// Errors caused by wire input always say what was wrong and, where it helps,
+/// where (a path such as `header.sub-headers[2]` or a byte offset). Decoders
+/// never panic on bad input; they return one of these.
+///
+/// Where Dask defines an exact error text (the allow-list refusal, the
+/// `error` family, "Could not serialize object of type ..."), [`Display`]
+/// reproduces it, and [`Error::python_type`] names the Python exception
+/// class Dask raises in the same situation.
+///
+/// [`Display`]: std::fmt::Display
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The data names a serialization family that is not on the receiver's
+    /// allow-list (`deserializers`). The text is Dask's, byte for byte.
+    #[error("Data serialized with {} but only able to deserialize data with {}", display_opt(.serializer), py_list_repr(.allowed))]
+    NotAllowed {
+        /// The family named by the header (`None` when the key is absent).
+        serializer: Option<String>,
+        /// The receiver's allow-list, in order.
+        allowed: Vec<String>,
+    },
+
+    /// A family name that no registry knows (Python raises `KeyError(name)`).
+    #[error("unknown serialization family {0:?}")]
+    UnknownFamily(String),
+
+    /// No family could encode a value and `on_error` was `raise`.
+    #[error("{message}")]
+    Unserializable {
+        /// Python's `type(x).__name__` of the value.
+        type_name: String,
+        /// `Could not serialize object of type <type_name>`.
+        message: String,
+        /// What the family that failed said, if one failed with an error
+        /// rather than declining.
+        cause: Option<String>,
+    },
+
+    /// Data of the `error` family was decoded: the sender could not
+    /// serialize a value. The text is the sender's message (frames joined
+    /// by newlines), as Python's `TypeError` has it.
+    #[error("{0}")]
+    Remote(String),
+
+    /// Malformed msgpack.
+    #[error("invalid msgpack at byte {offset}: {message}")]
+    Msgpack {
+        /// Byte offset in the msgpack input.
+        offset: usize,
+        /// What was wrong.
+        message: String,
+    },
+
+    /// A header that is valid msgpack but does not have the shape the
+    /// decoder needs (missing key, wrong type, inconsistent counts).
+    #[error("invalid header at {path}: {message}")]
+    Header {
+        /// Where in the header (e.g. `sub-header.shape`).
+        path: String,
+        /// What was wrong.
+        message: String,
+    },
+
+    /// Frames that do not match their header (wrong count, bad range,
+    /// a length that does not fit).
+    #[error("invalid frames: {0}")]
+    Frames(String),
+
+    /// A decode limit was exceeded (see [`Limits`](crate::Limits)).
+    #[error("limit exceeded: {what} is {got}, the limit is {limit}")]
+    Limit {
+        /// Which limit.
+        what: &'static str,
+        /// The configured limit.
+        limit: u64,
+        /// The value found in the input.
+        got: u64,
+    },
+
+    /// `type-serialized` is not the reference pickle of an importable class
+    /// (for example a cloudpickled `__main__` class); it is never executed.
+    #[error("unknown type-serialized: {0}")]
+    UnknownTypeSerialized(String),
+
+    /// A `dask`-family value of a Python class this side has no loader for
+    /// (Python: `TypeError: No dispatch for <class ...>`).
+    #[error("No dispatch for <class '{0}'>")]
+    NoDispatch(String),
+
+    /// A pickle that the safe reader refuses or cannot parse. Nothing from
+    /// a pickle is ever executed.
+    #[error("pickle: {message} (at byte {offset})")]
+    Pickle {
+        /// Byte offset of the offending opcode.
+        offset: usize,
+        /// What was refused or malformed.
+        message: String,
+    },
+
+    /// The data is valid but is not what the typed decoder expected.
+    #[error("type mismatch: expected {expected}, found {found}")]
+    TypeMismatch {
+        /// What the caller asked for.
+        expected: String,
+        /// What the data holds.
+        found: String,
+    },
+
+    /// A value that this library cannot represent on the wire (for example
+    /// an integer outside msgpack's range, or a memoryview of objects).
+    #[error("cannot encode: {0}")]
+    Encode(String),
+
+    /// Invalid canonical JSON (feature `json`).
+    #[error("invalid canonical JSON at {path}: {message}")]
+    Json {
+        /// Where in the document.
+        path: String,
+        /// What was wrong.
+        message: String,
+    },
+
+    /// An error raised by a user-registered family.
+    #[error("family {family:?}: {message}")]
+    Family {
+        /// The family's name.
+        family: String,
+        /// Its message.
+        message: String,
+    },
+}
+
+impl Error {
+    /// The Python exception class Dask raises for the same failure
+    /// (`"TypeError"`, `"KeyError"`, `"ValueError"`), as used by the
+    /// `error_type` field of the test vectors.
+    pub fn python_type(&self) -> &'static str {
+        match self {
+            Error::NotAllowed { .. }
+            | Error::Unserializable { .. }
+            | Error::Remote(_)
+            | Error::NoDispatch(_)
+            | Error::TypeMismatch { .. } => "TypeError",
+            Error::UnknownFamily(_) => "KeyError",
+            _ => "ValueError",
+        }
+    }
+
+    pub(crate) fn header(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Error::Header {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    pub(crate) fn frames(message: impl Into<String>) -> Self {
+        Error::Frames(message.into())
+    }
+
+    pub(crate) fn mismatch(expected: impl Into<String>, found: impl Into<String>) -> Self {
+        Error::TypeMismatch {
+            expected: expected.into(),
+            found: found.into(),
+        }
+    }
+}
+
+fn display_opt(s: &Option<String>) -> String {
+    match s {
+        Some(s) => s.clone(),
+        None => "None".to_owned(),
+    }
+}
+
+/// Python's `str(list_of_str)`: `['dask', 'msgpack']`.
+pub(crate) fn py_list_repr(items: &[String]) -> String {
+    let mut out = String::from("[");
+    for (i, s) in items.iter().enumerate() {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        out.push_str(&py_str_repr(s));
+    }
+    out.push(']');
+    out
+}
+
+/// Python's `repr(str)` for the strings that occur in family names and
+/// messages: single quotes unless the text contains one and no double quote.
+pub(crate) fn py_str_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn not_allowed_text_is_dasks() {
+        let e = Error::NotAllowed {
+            serializer: Some("pickle".into()),
+            allowed: vec!["dask".into(), "msgpack".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "Data serialized with pickle but only able to deserialize data with ['dask', 'msgpack']"
+        );
+        let e = Error::NotAllowed {
+            serializer: None,
+            allowed: vec![],
+        };
+        assert_eq!(
+            e.to_string(),
+            "Data serialized with None but only able to deserialize data with []"
+        );
+    }
+
+    #[test]
+    fn str_repr_quotes_like_python() {
+        assert_eq!(py_str_repr("a'b"), "\"a'b\"");
+        assert_eq!(py_str_repr("a'\"b"), "'a\\'\"b'");
+        assert_eq!(py_str_repr("x\ny"), "'x\\ny'");
+    }
+}

@@ -1,0 +1,556 @@
+//! msgpack with msgpack-python's conventions (spec §2).
+//!
+//! Writing uses [`rmp`]'s primitive encoders, which already choose the
+//! smallest representation exactly as msgpack-python does (`use_bin_type =
+//! True`, floats always as float64). Reading is done here rather than with
+//! `rmpv` because Dask's decoding needs things `rmpv` does not give: `bin`
+//! values sliced zero-copy out of the received [`Bytes`], strict UTF-8,
+//! refusal of ext types, and lengths/depths checked against [`Limits`] and
+//! the input size before anything is allocated.
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::limits::Limits;
+
+/// A msgpack value as Python's `msgpack.unpackb(raw=False, use_list=False,
+/// strict_map_key=False)` sees it: maps keep their insertion order and may
+/// have keys of any type, arrays are what Python turns into tuples.
+#[derive(Clone, Debug, PartialEq)]
+pub enum MsgValue {
+    /// `nil` (Python `None`).
+    Nil,
+    /// `true`/`false`.
+    Bool(bool),
+    /// An integer in msgpack's range `-2^63 ..= 2^64-1`.
+    Int(i128),
+    /// A float (float32 on the wire is widened, as Python does).
+    Float(f64),
+    /// A UTF-8 string.
+    Str(String),
+    /// Binary data; decoding slices it out of the input without copying.
+    Bin(Bytes),
+    /// An array (a tuple in Python).
+    Array(Vec<MsgValue>),
+    /// A map in insertion order.
+    Map(Vec<(MsgValue, MsgValue)>),
+}
+
+/// Smallest and largest integers msgpack can carry.
+pub(crate) const INT_MIN: i128 = i64::MIN as i128;
+pub(crate) const INT_MAX: i128 = u64::MAX as i128;
+
+impl MsgValue {
+    /// The string, if this is one.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            MsgValue::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+    /// The integer, if this is one.
+    pub fn as_int(&self) -> Option<i128> {
+        match self {
+            MsgValue::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+    /// The boolean, if this is one.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            MsgValue::Bool(b) => Some(*b),
+            _ => None,
+        }
+    }
+    /// The binary payload, if this is one.
+    pub fn as_bin(&self) -> Option<&Bytes> {
+        match self {
+            MsgValue::Bin(b) => Some(b),
+            _ => None,
+        }
+    }
+    /// The items, if this is an array.
+    pub fn as_array(&self) -> Option<&[MsgValue]> {
+        match self {
+            MsgValue::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+    /// The entries, if this is a map.
+    pub fn as_map(&self) -> Option<&[(MsgValue, MsgValue)]> {
+        match self {
+            MsgValue::Map(m) => Some(m),
+            _ => None,
+        }
+    }
+    /// Looks up a string key in a map (first match, as Python dicts have
+    /// unique keys). `None` if this is not a map or the key is absent.
+    pub fn get(&self, key: &str) -> Option<&MsgValue> {
+        self.as_map()?
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    }
+    /// `true` for `Nil`.
+    pub fn is_nil(&self) -> bool {
+        matches!(self, MsgValue::Nil)
+    }
+    /// A short name of the msgpack type, for error messages.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MsgValue::Nil => "nil",
+            MsgValue::Bool(_) => "bool",
+            MsgValue::Int(_) => "int",
+            MsgValue::Float(_) => "float",
+            MsgValue::Str(_) => "str",
+            MsgValue::Bin(_) => "bin",
+            MsgValue::Array(_) => "array",
+            MsgValue::Map(_) => "map",
+        }
+    }
+
+    /// Encodes this value as msgpack-python would (`use_bin_type=True`).
+    ///
+    /// # Errors
+    ///
+    /// An integer outside `-2^63 ..= 2^64-1` or a length above `2^32-1`
+    /// (Python raises there too).
+    pub fn encode(&self) -> Result<Vec<u8>> {
+        let mut out = Vec::new();
+        self.write(&mut out)?;
+        Ok(out)
+    }
+
+    /// Appends the encoding of this value to `out`.
+    ///
+    /// # Errors
+    ///
+    /// As [`MsgValue::encode`].
+    pub fn write(&self, out: &mut Vec<u8>) -> Result<()> {
+        self.write_depth(out, 0)
+    }
+
+    fn write_depth(&self, out: &mut Vec<u8>, depth: usize) -> Result<()> {
+        match self {
+            MsgValue::Nil => write_nil(out),
+            MsgValue::Bool(b) => write_bool(out, *b),
+            MsgValue::Int(i) => write_int(out, *i)?,
+            MsgValue::Float(f) => write_f64(out, *f),
+            MsgValue::Str(s) => write_str(out, s)?,
+            MsgValue::Bin(b) => write_bin(out, b)?,
+            MsgValue::Array(items) => {
+                check_pack_depth(depth)?;
+                write_array_len(out, items.len())?;
+                for item in items {
+                    item.write_depth(out, depth + 1)?;
+                }
+            }
+            MsgValue::Map(entries) => {
+                check_pack_depth(depth)?;
+                write_map_len(out, entries.len())?;
+                for (k, v) in entries {
+                    k.write_depth(out, depth + 1)?;
+                    v.write_depth(out, depth + 1)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Decodes one msgpack value that must span all of `input`, with
+    /// Python's options (`raw=False, use_list=False, strict_map_key=False`).
+    /// `bin` values share `input`'s memory.
+    ///
+    /// # Errors
+    ///
+    /// Truncated or trailing data, invalid UTF-8, ext types, the reserved
+    /// byte `0xc1`, lengths beyond the input, nesting deeper than
+    /// `limits.max_depth`.
+    pub fn decode(input: &Bytes, limits: &Limits) -> Result<MsgValue> {
+        let mut r = Reader {
+            input,
+            pos: 0,
+            max_depth: limits.max_depth,
+        };
+        let v = r.value(0)?;
+        if r.pos != input.len() {
+            return Err(r.err(format!(
+                "{} bytes of trailing data after the value",
+                input.len() - r.pos
+            )));
+        }
+        Ok(v)
+    }
+}
+
+fn check_pack_depth(depth: usize) -> Result<()> {
+    // msgpack-python's packer refuses structures nested deeper than its
+    // recursion limit (512 by default for the packer, 1024 for unpacking);
+    // keep our own output decodable by Python.
+    if depth >= 512 {
+        return Err(Error::Encode(
+            "msgpack structure nested more than 512 levels deep".into(),
+        ));
+    }
+    Ok(())
+}
+
+impl From<&str> for MsgValue {
+    fn from(s: &str) -> Self {
+        MsgValue::Str(s.to_owned())
+    }
+}
+impl From<String> for MsgValue {
+    fn from(s: String) -> Self {
+        MsgValue::Str(s)
+    }
+}
+impl From<bool> for MsgValue {
+    fn from(b: bool) -> Self {
+        MsgValue::Bool(b)
+    }
+}
+impl From<Bytes> for MsgValue {
+    fn from(b: Bytes) -> Self {
+        MsgValue::Bin(b)
+    }
+}
+macro_rules! from_int {
+    ($($t:ty),*) => {$(
+        impl From<$t> for MsgValue {
+            fn from(i: $t) -> Self { MsgValue::Int(i as i128) }
+        }
+    )*};
+}
+from_int!(i8, i16, i32, i64, u8, u16, u32, u64, usize, isize);
+impl From<f64> for MsgValue {
+    fn from(f: f64) -> Self {
+        MsgValue::Float(f)
+    }
+}
+impl From<Vec<MsgValue>> for MsgValue {
+    fn from(v: Vec<MsgValue>) -> Self {
+        MsgValue::Array(v)
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Primitive writers (shared with the dynamic-value and typed encoders).
+
+fn io_err<E: std::fmt::Debug>(e: E) -> Error {
+    Error::Encode(format!("msgpack write failed: {e:?}"))
+}
+
+pub(crate) fn write_nil(out: &mut Vec<u8>) {
+    out.push(0xc0);
+}
+pub(crate) fn write_bool(out: &mut Vec<u8>, b: bool) {
+    out.push(if b { 0xc3 } else { 0xc2 });
+}
+pub(crate) fn write_f64(out: &mut Vec<u8>, f: f64) {
+    out.push(0xcb);
+    out.extend_from_slice(&f.to_bits().to_be_bytes());
+}
+pub(crate) fn write_int(out: &mut Vec<u8>, i: i128) -> Result<()> {
+    if i >= 0 {
+        let u = u64::try_from(i)
+            .map_err(|_| Error::Encode(format!("integer {i} does not fit in msgpack")))?;
+        rmp::encode::write_uint(out, u).map_err(io_err)?;
+    } else {
+        let s = i64::try_from(i)
+            .map_err(|_| Error::Encode(format!("integer {i} does not fit in msgpack")))?;
+        rmp::encode::write_sint(out, s).map_err(io_err)?;
+    }
+    Ok(())
+}
+fn len32(len: usize, what: &str) -> Result<u32> {
+    u32::try_from(len).map_err(|_| Error::Encode(format!("{what} of {len} items/bytes exceeds msgpack's 2^32-1")))
+}
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) -> Result<()> {
+    let n = len32(s.len(), "str")?;
+    rmp::encode::write_str_len(out, n).map_err(io_err)?;
+    out.extend_from_slice(s.as_bytes());
+    Ok(())
+}
+pub(crate) fn write_bin(out: &mut Vec<u8>, b: &[u8]) -> Result<()> {
+    let n = len32(b.len(), "bin")?;
+    rmp::encode::write_bin_len(out, n).map_err(io_err)?;
+    out.extend_from_slice(b);
+    Ok(())
+}
+pub(crate) fn write_array_len(out: &mut Vec<u8>, len: usize) -> Result<()> {
+    let n = len32(len, "array")?;
+    rmp::encode::write_array_len(out, n).map_err(io_err)?;
+    Ok(())
+}
+pub(crate) fn write_map_len(out: &mut Vec<u8>, len: usize) -> Result<()> {
+    let n = len32(len, "map")?;
+    rmp::encode::write_map_len(out, n).map_err(io_err)?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Reader.
+
+struct Reader<'a> {
+    input: &'a Bytes,
+    pos: usize,
+    max_depth: usize,
+}
+
+impl Reader<'_> {
+    fn err(&self, message: impl Into<String>) -> Error {
+        Error::Msgpack {
+            offset: self.pos,
+            message: message.into(),
+        }
+    }
+
+    fn remaining(&self) -> usize {
+        self.input.len() - self.pos
+    }
+
+    fn take(&mut self, n: usize) -> Result<&[u8]> {
+        if n > self.remaining() {
+            return Err(self.err(format!(
+                "truncated: need {n} bytes, {} left",
+                self.remaining()
+            )));
+        }
+        let s = &self.input[self.pos..self.pos + n];
+        self.pos += n;
+        Ok(s)
+    }
+
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.take(1)?[0])
+    }
+    fn be<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let s = self.take(N)?;
+        let mut a = [0u8; N];
+        a.copy_from_slice(s);
+        Ok(a)
+    }
+    fn len(&mut self, bytes: usize) -> Result<usize> {
+        Ok(match bytes {
+            1 => self.u8()? as usize,
+            2 => u16::from_be_bytes(self.be()?) as usize,
+            _ => u32::from_be_bytes(self.be()?) as usize,
+        })
+    }
+
+    fn str(&mut self, n: usize) -> Result<MsgValue> {
+        let start = self.pos;
+        let raw = self.take(n)?;
+        match std::str::from_utf8(raw) {
+            Ok(s) => Ok(MsgValue::Str(s.to_owned())),
+            Err(e) => Err(Error::Msgpack {
+                offset: start + e.valid_up_to(),
+                message: "str is not valid UTF-8".into(),
+            }),
+        }
+    }
+
+    fn bin(&mut self, n: usize) -> Result<MsgValue> {
+        if n > self.remaining() {
+            return Err(self.err(format!(
+                "truncated: bin of {n} bytes, {} left",
+                self.remaining()
+            )));
+        }
+        let b = self.input.slice(self.pos..self.pos + n);
+        self.pos += n;
+        Ok(MsgValue::Bin(b))
+    }
+
+    fn array(&mut self, n: usize, depth: usize) -> Result<MsgValue> {
+        self.enter(depth)?;
+        // Every item takes at least one byte: never reserve more than that.
+        if n > self.remaining() {
+            return Err(self.err(format!(
+                "array of {n} items but only {} bytes left",
+                self.remaining()
+            )));
+        }
+        let mut items = Vec::with_capacity(n);
+        for _ in 0..n {
+            items.push(self.value(depth + 1)?);
+        }
+        Ok(MsgValue::Array(items))
+    }
+
+    fn map(&mut self, n: usize, depth: usize) -> Result<MsgValue> {
+        self.enter(depth)?;
+        if n.saturating_mul(2) > self.remaining() {
+            return Err(self.err(format!(
+                "map of {n} entries but only {} bytes left",
+                self.remaining()
+            )));
+        }
+        let mut entries = Vec::with_capacity(n);
+        for _ in 0..n {
+            let k = self.value(depth + 1)?;
+            let v = self.value(depth + 1)?;
+            entries.push((k, v));
+        }
+        Ok(MsgValue::Map(entries))
+    }
+
+    fn enter(&self, depth: usize) -> Result<()> {
+        if depth >= self.max_depth {
+            return Err(self.err(format!(
+                "containers nested deeper than {} levels",
+                self.max_depth
+            )));
+        }
+        Ok(())
+    }
+
+    fn value(&mut self, depth: usize) -> Result<MsgValue> {
+        let at = self.pos;
+        let m = self.u8()?;
+        Ok(match m {
+            0x00..=0x7f => MsgValue::Int(m as i128),
+            0x80..=0x8f => return self.map((m & 0x0f) as usize, depth),
+            0x90..=0x9f => return self.array((m & 0x0f) as usize, depth),
+            0xa0..=0xbf => return self.str((m & 0x1f) as usize),
+            0xc0 => MsgValue::Nil,
+            0xc2 => MsgValue::Bool(false),
+            0xc3 => MsgValue::Bool(true),
+            0xc4 => {
+                let n = self.len(1)?;
+                return self.bin(n);
+            }
+            0xc5 => {
+                let n = self.len(2)?;
+                return self.bin(n);
+            }
+            0xc6 => {
+                let n = self.len(4)?;
+                return self.bin(n);
+            }
+            0xca => MsgValue::Float(f32::from_be_bytes(self.be()?) as f64),
+            0xcb => MsgValue::Float(f64::from_be_bytes(self.be()?)),
+            0xcc => MsgValue::Int(self.u8()? as i128),
+            0xcd => MsgValue::Int(u16::from_be_bytes(self.be()?) as i128),
+            0xce => MsgValue::Int(u32::from_be_bytes(self.be()?) as i128),
+            0xcf => MsgValue::Int(u64::from_be_bytes(self.be()?) as i128),
+            0xd0 => MsgValue::Int(i8::from_be_bytes(self.be()?) as i128),
+            0xd1 => MsgValue::Int(i16::from_be_bytes(self.be()?) as i128),
+            0xd2 => MsgValue::Int(i32::from_be_bytes(self.be()?) as i128),
+            0xd3 => MsgValue::Int(i64::from_be_bytes(self.be()?) as i128),
+            0xd9 => {
+                let n = self.len(1)?;
+                return self.str(n);
+            }
+            0xda => {
+                let n = self.len(2)?;
+                return self.str(n);
+            }
+            0xdb => {
+                let n = self.len(4)?;
+                return self.str(n);
+            }
+            0xdc => {
+                let n = self.len(2)?;
+                return self.array(n, depth);
+            }
+            0xdd => {
+                let n = self.len(4)?;
+                return self.array(n, depth);
+            }
+            0xde => {
+                let n = self.len(2)?;
+                return self.map(n, depth);
+            }
+            0xdf => {
+                let n = self.len(4)?;
+                return self.map(n, depth);
+            }
+            0xe0..=0xff => MsgValue::Int((m as i8) as i128),
+            0xc7..=0xc9 | 0xd4..=0xd8 => {
+                return Err(Error::Msgpack {
+                    offset: at,
+                    message: format!("ext type (marker 0x{m:02x}) is not used by Dask and is refused"),
+                })
+            }
+            0xc1 => {
+                return Err(Error::Msgpack {
+                    offset: at,
+                    message: "reserved marker 0xc1".into(),
+                })
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(v: MsgValue) -> Vec<u8> {
+        v.encode().unwrap()
+    }
+
+    #[test]
+    fn integers_use_pythons_smallest_forms() {
+        assert_eq!(enc(128.into()), [0xcc, 0x80]);
+        assert_eq!(enc((-33).into()), [0xd0, 0xdf]);
+        assert_eq!(enc((-129).into()), [0xd1, 0xff, 0x7f]);
+        assert_eq!(enc(MsgValue::Int(1 << 63)), [0xcf, 0x80, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(enc(MsgValue::Int(-(1 << 63))), [0xd3, 0x80, 0, 0, 0, 0, 0, 0, 0]);
+        assert!(MsgValue::Int(INT_MAX + 1).encode().is_err());
+        assert!(MsgValue::Int(INT_MIN - 1).encode().is_err());
+    }
+
+    #[test]
+    fn floats_strings_bins() {
+        assert_eq!(enc(1.5.into()), [0xcb, 0x3f, 0xf8, 0, 0, 0, 0, 0, 0]);
+        let s = "x".repeat(32);
+        assert_eq!(&enc(s.as_str().into())[..2], [0xd9, 0x20]);
+        assert_eq!(enc(Bytes::new().into()), [0xc4, 0x00]);
+        assert_eq!(enc(MsgValue::Array(vec![1.into()])), [0x91, 0x01]);
+    }
+
+    #[test]
+    fn decode_round_trip_and_zero_copy_bin() {
+        let v = MsgValue::Map(vec![
+            ("a".into(), MsgValue::Array(vec![MsgValue::Nil, true.into(), (-5).into()])),
+            (7.into(), MsgValue::Bin(Bytes::from_static(b"xyz"))),
+        ]);
+        let bytes = Bytes::from(enc(v.clone()));
+        let back = MsgValue::decode(&bytes, &Limits::default()).unwrap();
+        assert_eq!(back, v);
+        let MsgValue::Map(m) = &back else { unreachable!() };
+        let b = m[1].1.as_bin().unwrap();
+        let inside = bytes.as_ptr_range();
+        assert!(inside.contains(&b.as_ptr()), "bin must share the input");
+    }
+
+    #[test]
+    fn decode_rejects_bad_input() {
+        let l = Limits::default();
+        let bad: &[&[u8]] = &[
+            &[],
+            &[0xc1],
+            &[0xd4, 0x01, 0x00],
+            &[0xa2, 0xff, 0xfe],
+            &[0xdd, 0xff, 0xff, 0xff, 0xff],
+            &[0xdf, 0xff, 0xff, 0xff, 0xff],
+            &[0xc6, 0xff, 0xff, 0xff, 0xff, 0x00],
+            &[0x01, 0x02],
+        ];
+        for b in bad {
+            assert!(MsgValue::decode(&Bytes::copy_from_slice(b), &l).is_err(), "{b:x?}");
+        }
+    }
+
+    #[test]
+    fn depth_limit_matches_python() {
+        let l = Limits::default();
+        let ok = [vec![0x91u8; 1023], vec![0x90]].concat();
+        assert!(MsgValue::decode(&Bytes::from(ok), &l).is_ok());
+        let deep = [vec![0x91u8; 1024], vec![0x90]].concat();
+        assert!(MsgValue::decode(&Bytes::from(deep), &l).is_err());
+    }
+}

@@ -1,0 +1,434 @@
+//! The typed path: [`DaskSerialize`] and [`DaskDeserialize`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{BuildHasher, Hash};
+
+use bytes::Bytes;
+
+use crate::error::{Error, Result};
+use crate::family::dask::dask_header;
+use crate::family::join;
+use crate::frame::Frame;
+use crate::header::{as_array, as_index, as_str, Header, MsgExt};
+use crate::limits::Limits;
+use crate::msgpack::MsgValue;
+use crate::pytype::PyType;
+use crate::serialized::Serialized;
+
+/// A Rust type with a `dask`-family (or collection) encoding.
+///
+/// `serialize_into` borrows buffer fields instead of copying them: the
+/// frames it appends may point into `self`.
+///
+/// # Examples
+///
+/// ```
+/// use bytes::Bytes;
+/// use dask_serde::{DaskDeserialize, DaskSerialize};
+///
+/// let payload = Bytes::from_static(b"hello");
+/// let s = payload.dask_serialize()?;
+/// assert_eq!(s.frames[0].as_ptr(), payload.as_ptr()); // zero-copy
+/// let back = Bytes::dask_deserialize(&s.header, &s.frame_bytes())?;
+/// assert_eq!(back, payload);
+/// # Ok::<(), dask_serde::Error>(())
+/// ```
+pub trait DaskSerialize {
+    /// Produces the header and appends the frames to `frames`.
+    ///
+    /// # Errors
+    ///
+    /// A value that cannot be encoded.
+    fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header>;
+
+    /// Serializes into a header and frames, as Python's
+    /// `serialize(x, serializers=["dask"])` would.
+    ///
+    /// # Errors
+    ///
+    /// A value that cannot be encoded.
+    fn dask_serialize(&self) -> Result<Serialized<'_>> {
+        let mut frames = Vec::new();
+        let header = self.serialize_into(&mut frames)?;
+        Ok(Serialized::new(header, frames))
+    }
+}
+
+/// A Rust type that can be rebuilt from a `dask`-family header and frames.
+pub trait DaskDeserialize: Sized {
+    /// Decodes `header` and `frames`, bounded by `limits`.
+    ///
+    /// # Errors
+    ///
+    /// The header is not of this type, or is malformed.
+    fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self>;
+
+    /// Decodes with default [`Limits`].
+    ///
+    /// # Errors
+    ///
+    /// As [`DaskDeserialize::deserialize_from`].
+    fn dask_deserialize(header: &Header, frames: &[Bytes]) -> Result<Self> {
+        Self::deserialize_from(header, frames, &Limits::default())
+    }
+}
+
+impl<T: DaskSerialize + ?Sized> DaskSerialize for &T {
+    fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
+        (**self).serialize_into(frames)
+    }
+}
+
+/// Checks that `header` is a `dask`-family value of one of `classes`, and
+/// returns its class and sub-header.
+pub(crate) fn expect_dask<'h>(header: &'h Header, classes: &[PyType], expected: &str) -> Result<(PyType, &'h MsgValue)> {
+    match header.serializer() {
+        Some("dask") => {}
+        Some("error") => {
+            return Err(Error::Remote(format!(
+                "the sender could not serialize the value (error family); expected {expected}"
+            )))
+        }
+        other => {
+            return Err(Error::mismatch(
+                expected,
+                format!("data of the {:?} family", other.unwrap_or("None")),
+            ))
+        }
+    }
+    let ts = header.req("type-serialized", "header")?;
+    let ts = ts.as_bin().ok_or_else(|| Error::header("type-serialized", "expected bin"))?;
+    let class = PyType::from_type_serialized(ts)?;
+    if !classes.contains(&class) {
+        return Err(Error::mismatch(expected, class.path()));
+    }
+    Ok((class, header.req("sub-header", "header")?))
+}
+
+fn bytes_header(class: PyType) -> Header {
+    dask_header(MsgValue::Map(vec![]), &class)
+}
+
+impl DaskSerialize for Bytes {
+    fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
+        frames.push(Frame::Shared(self.clone()));
+        Ok(bytes_header(PyType::bytes()))
+    }
+}
+
+impl DaskSerialize for [u8] {
+    fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
+        frames.push(Frame::Borrowed(self));
+        Ok(bytes_header(PyType::bytes()))
+    }
+}
+
+impl DaskSerialize for Vec<u8> {
+    fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
+        frames.push(Frame::Borrowed(self));
+        Ok(bytes_header(PyType::bytes()))
+    }
+}
+
+const BYTES_LIKE: &str = "bytes or bytearray";
+
+impl DaskDeserialize for Bytes {
+    /// Zero-copy when the data arrived as one frame.
+    fn deserialize_from(header: &Header, frames: &[Bytes], _limits: &Limits) -> Result<Self> {
+        expect_dask(header, &[PyType::bytes(), PyType::bytearray()], BYTES_LIKE)?;
+        Ok(join(frames))
+    }
+}
+
+impl DaskDeserialize for Vec<u8> {
+    /// Always copies; use [`Bytes`] to avoid the copy.
+    fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+        Ok(Bytes::deserialize_from(header, frames, limits)?.to_vec())
+    }
+}
+
+/// A Python `bytearray` (the same bytes as `bytes`, but Python rebuilds a
+/// mutable `bytearray`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ByteArray(pub Bytes);
+
+impl DaskSerialize for ByteArray {
+    fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
+        frames.push(Frame::Shared(self.0.clone()));
+        Ok(bytes_header(PyType::bytearray()))
+    }
+}
+
+impl DaskDeserialize for ByteArray {
+    fn deserialize_from(header: &Header, frames: &[Bytes], _limits: &Limits) -> Result<Self> {
+        expect_dask(header, &[PyType::bytes(), PyType::bytearray()], BYTES_LIKE)?;
+        Ok(ByteArray(join(frames)))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Collections (spec §6): every element is serialized on its own.
+
+/// A dict key: anything msgpack can carry as a map key that Python hashes.
+pub trait MsgpackKey: Sized {
+    /// The key as msgpack.
+    fn to_key(&self) -> MsgValue;
+    /// The key from msgpack.
+    ///
+    /// # Errors
+    ///
+    /// A key of another type.
+    fn from_key(m: &MsgValue) -> Result<Self>;
+}
+
+impl MsgpackKey for String {
+    fn to_key(&self) -> MsgValue {
+        MsgValue::Str(self.clone())
+    }
+    fn from_key(m: &MsgValue) -> Result<Self> {
+        m.as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| Error::mismatch("a str key", m.kind()))
+    }
+}
+
+impl MsgpackKey for bool {
+    fn to_key(&self) -> MsgValue {
+        MsgValue::Bool(*self)
+    }
+    fn from_key(m: &MsgValue) -> Result<Self> {
+        m.as_bool().ok_or_else(|| Error::mismatch("a bool key", m.kind()))
+    }
+}
+
+macro_rules! int_key {
+    ($($t:ty),*) => {$(
+        impl MsgpackKey for $t {
+            fn to_key(&self) -> MsgValue { MsgValue::Int(*self as i128) }
+            fn from_key(m: &MsgValue) -> Result<Self> {
+                let i = m.as_int().ok_or_else(|| Error::mismatch("an int key", m.kind()))?;
+                <$t>::try_from(i).map_err(|_| Error::mismatch(stringify!($t), format!("{i}")))
+            }
+        }
+    )*};
+}
+int_key!(i8, i16, i32, i64, u8, u16, u32, u64, usize, isize);
+
+fn collection_header(kind: &str, subs: Vec<MsgValue>, lengths: Vec<MsgValue>) -> Header {
+    Header::from_entries(vec![
+        ("sub-headers".into(), MsgValue::Array(subs)),
+        ("is-collection".into(), MsgValue::Bool(true)),
+        ("frame-lengths".into(), MsgValue::Array(lengths)),
+        ("type-serialized".into(), MsgValue::Str(kind.into())),
+    ])
+}
+
+fn serialize_seq<'a, T: DaskSerialize + 'a>(
+    kind: &str,
+    items: impl Iterator<Item = &'a T>,
+    frames: &mut Vec<Frame<'a>>,
+) -> Result<Header> {
+    let mut subs = Vec::new();
+    let mut lengths = Vec::new();
+    for item in items {
+        let before = frames.len();
+        let h = item.serialize_into(frames)?;
+        subs.push(h.into_value());
+        lengths.push(MsgValue::from(frames.len() - before));
+    }
+    Ok(collection_header(kind, subs, lengths))
+}
+
+/// Walks a collection header: `(sub-header, frames)` per item, with every
+/// range and count checked. Returns the kind and the items.
+pub(crate) fn collection_items<'h, 'f>(
+    header: &'h Header,
+    frames: &'f [Bytes],
+    limits: &Limits,
+) -> Result<(&'h str, Vec<(Header, &'f [Bytes])>)> {
+    if !header.is_collection() {
+        return Err(Error::mismatch(
+            "a collection",
+            format!("data of the {:?} family", header.serializer().unwrap_or("None")),
+        ));
+    }
+    let subs = as_array(header.req("sub-headers", "header")?, "sub-headers")?;
+    let lengths = as_array(header.req("frame-lengths", "header")?, "frame-lengths")?;
+    let kind = as_str(header.req("type-serialized", "header")?, "type-serialized")?;
+    if subs.len() != lengths.len() {
+        return Err(Error::header("frame-lengths", "one length per sub-header expected"));
+    }
+    limits.check_frames(frames.len())?;
+    let mut out = Vec::with_capacity(subs.len());
+    let mut start = 0usize;
+    for (i, (s, l)) in subs.iter().zip(lengths).enumerate() {
+        let n = as_index(l, &format!("frame-lengths[{i}]"))?;
+        let end = start
+            .checked_add(n)
+            .filter(|e| *e <= frames.len())
+            .ok_or_else(|| Error::frames(format!("collection item {i} runs past the {} frames", frames.len())))?;
+        let h = Header::from_value(s.clone()).map_err(|_| Error::header(format!("sub-headers[{i}]"), "expected a map"))?;
+        out.push((h, &frames[start..end]));
+        start = end;
+    }
+    if start != frames.len() {
+        return Err(Error::frames(format!(
+            "frame-lengths add up to {start} but {} frames were given",
+            frames.len()
+        )));
+    }
+    Ok((kind, out))
+}
+
+fn expect_kind(kind: &str, allowed: &[&str], expected: &str) -> Result<()> {
+    if allowed.contains(&kind) {
+        Ok(())
+    } else {
+        Err(Error::mismatch(expected, format!("a {kind} collection")))
+    }
+}
+
+const SEQ_KINDS: &[&str] = &["list", "tuple", "set"];
+
+/// A list of dask-serializable values.
+impl<T: DaskSerialize> DaskSerialize for Vec<T> {
+    fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
+        serialize_seq("list", self.iter(), frames)
+    }
+}
+
+impl<T: DaskDeserialize> DaskDeserialize for Vec<T> {
+    fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+        let (kind, items) = collection_items(header, frames, limits)?;
+        expect_kind(kind, SEQ_KINDS, "a list")?;
+        items.into_iter().map(|(h, f)| T::deserialize_from(&h, f, limits)).collect()
+    }
+}
+
+impl<T: DaskSerialize, S> DaskSerialize for HashSet<T, S> {
+    fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
+        serialize_seq("set", self.iter(), frames)
+    }
+}
+
+impl<T: DaskDeserialize + Eq + Hash, S: BuildHasher + Default> DaskDeserialize for HashSet<T, S> {
+    fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+        let (kind, items) = collection_items(header, frames, limits)?;
+        expect_kind(kind, SEQ_KINDS, "a set")?;
+        items.into_iter().map(|(h, f)| T::deserialize_from(&h, f, limits)).collect()
+    }
+}
+
+impl<T: DaskSerialize> DaskSerialize for BTreeSet<T> {
+    fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
+        serialize_seq("set", self.iter(), frames)
+    }
+}
+
+impl<T: DaskDeserialize + Ord> DaskDeserialize for BTreeSet<T> {
+    fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+        let (kind, items) = collection_items(header, frames, limits)?;
+        expect_kind(kind, SEQ_KINDS, "a set")?;
+        items.into_iter().map(|(h, f)| T::deserialize_from(&h, f, limits)).collect()
+    }
+}
+
+fn serialize_map<'a, K: MsgpackKey + 'a, V: DaskSerialize + 'a>(
+    entries: impl Iterator<Item = (&'a K, &'a V)>,
+    frames: &mut Vec<Frame<'a>>,
+) -> Result<Header> {
+    let mut subs = Vec::new();
+    let mut lengths = Vec::new();
+    for (k, v) in entries {
+        let before = frames.len();
+        let mut h = v.serialize_into(frames)?;
+        h.insert("key", k.to_key());
+        subs.push(h.into_value());
+        lengths.push(MsgValue::from(frames.len() - before));
+    }
+    Ok(collection_header("dict", subs, lengths))
+}
+
+fn deserialize_map<K: MsgpackKey, V: DaskDeserialize>(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Vec<(K, V)>> {
+    let (kind, items) = collection_items(header, frames, limits)?;
+    expect_kind(kind, &["dict"], "a dict")?;
+    items
+        .into_iter()
+        .map(|(mut h, f)| {
+            let k = h.remove("key").ok_or_else(|| Error::header("sub-headers", "dict item without \"key\""))?;
+            Ok((K::from_key(&k)?, V::deserialize_from(&h, f, limits)?))
+        })
+        .collect()
+}
+
+impl<K: MsgpackKey, V: DaskSerialize, S> DaskSerialize for HashMap<K, V, S> {
+    fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
+        serialize_map(self.iter(), frames)
+    }
+}
+
+impl<K: MsgpackKey + Eq + Hash, V: DaskDeserialize, S: BuildHasher + Default> DaskDeserialize for HashMap<K, V, S> {
+    fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+        Ok(deserialize_map(header, frames, limits)?.into_iter().collect())
+    }
+}
+
+impl<K: MsgpackKey, V: DaskSerialize> DaskSerialize for BTreeMap<K, V> {
+    fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
+        serialize_map(self.iter(), frames)
+    }
+}
+
+impl<K: MsgpackKey + Ord, V: DaskDeserialize> DaskDeserialize for BTreeMap<K, V> {
+    fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+        Ok(deserialize_map(header, frames, limits)?.into_iter().collect())
+    }
+}
+
+macro_rules! tuple_impls {
+    ($( ($($name:ident $idx:tt),+) )+) => {$(
+        impl<$($name: DaskSerialize),+> DaskSerialize for ($($name,)+) {
+            fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
+                let mut subs = Vec::new();
+                let mut lengths = Vec::new();
+                $(
+                    let before = frames.len();
+                    let h = self.$idx.serialize_into(frames)?;
+                    subs.push(h.into_value());
+                    lengths.push(MsgValue::from(frames.len() - before));
+                )+
+                Ok(collection_header("tuple", subs, lengths))
+            }
+        }
+
+        impl<$($name: DaskDeserialize),+> DaskDeserialize for ($($name,)+) {
+            fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+                let (kind, items) = collection_items(header, frames, limits)?;
+                expect_kind(kind, &["tuple", "list"], "a tuple")?;
+                let n = [$($idx),+].len();
+                if items.len() != n {
+                    return Err(Error::mismatch(format!("a tuple of {n} items"), format!("{} items", items.len())));
+                }
+                let mut it = items.into_iter();
+                Ok(($(
+                    {
+                        let _ = $idx;
+                        match it.next() {
+                            Some((h, f)) => $name::deserialize_from(&h, f, limits)?,
+                            None => return Err(Error::frames("tuple item missing")),
+                        }
+                    },
+                )+))
+            }
+        }
+    )+};
+}
+
+tuple_impls! {
+    (A 0)
+    (A 0, B 1)
+    (A 0, B 1, C 2)
+    (A 0, B 1, C 2, D 3)
+    (A 0, B 1, C 2, D 3, E 4)
+    (A 0, B 1, C 2, D 3, E 4, F 5)
+}

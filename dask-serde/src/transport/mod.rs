@@ -1,0 +1,3 @@
+//! Byte-level framing shared by files and sockets.
+
+pub mod pack;

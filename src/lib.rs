@@ -1,0 +1,1 @@
+//! Test/example host package (not published).
