@@ -76,7 +76,12 @@ fn rust_decodes_every_vector_to_its_value() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} passed, failures:\n{}", passed, failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} passed, failures:\n{}",
+        passed,
+        failures.join("\n")
+    );
     assert_eq!(passed, 28);
 }
 
@@ -92,12 +97,19 @@ fn rust_reencodes_reproducible_vectors_byte_for_byte() {
             Ok(bytes) => {
                 let ours = OwnedSerialized::from_packed(&bytes.into(), &Limits::default()).unwrap();
                 let theirs = OwnedSerialized::from_packed(&v.blob, &Limits::default()).unwrap();
-                failures.push(format!("{}: bytes differ\n ours:   {:?}\n theirs: {:?}", v.name, ours, theirs));
+                failures.push(format!(
+                    "{}: bytes differ\n ours:   {:?}\n theirs: {:?}",
+                    v.name, ours, theirs
+                ));
             }
             Err(e) => failures.push(format!("{}: {e}", v.name)),
         }
     }
-    assert!(failures.is_empty(), "{passed} passed, failures:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{passed} passed, failures:\n{}",
+        failures.join("\n")
+    );
     assert!(passed >= 20, "only {passed} reproducible vectors");
 }
 
@@ -107,8 +119,13 @@ fn frames_are_zero_copy_slices_of_the_input() {
     let s = OwnedSerialized::from_packed(&v.blob, &Limits::default()).unwrap();
     let frames = s.frame_bytes();
     let val = deserialize_any(&s.header, &frames, &DeserializeOptions::new()).unwrap();
-    let dask_serde::Value::Bytes(b) = val else { panic!("not bytes") };
+    let dask_serde::Value::Bytes(b) = val else {
+        panic!("not bytes")
+    };
     assert_eq!(&b[..], b"hello");
     let range = v.blob.as_ptr_range();
-    assert!(range.contains(&b.as_ptr()), "decoded bytes must point into the received blob");
+    assert!(
+        range.contains(&b.as_ptr()),
+        "decoded bytes must point into the received blob"
+    );
 }

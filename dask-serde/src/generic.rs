@@ -16,7 +16,11 @@ use crate::value::{Object, Value};
 
 /// Encodes an object's attributes as `ObjectDictSerializer("dask")` does.
 pub(crate) fn encode_object<'a>(o: &'a Object, cx: &EncodeCx<'_>) -> Result<(MsgValue, Vec<Frame<'a>>)> {
-    let fields = o.fields.iter().map(|(k, v)| (MsgValue::Str(k.clone()), v)).collect();
+    let fields = o
+        .fields
+        .iter()
+        .map(|(k, v)| (MsgValue::Str(k.clone()), v))
+        .collect();
     encode_fields(&o.class, fields, cx)
 }
 
@@ -42,7 +46,11 @@ fn encode_fields<'a>(
             continue;
         }
         let (h, f) = if let Value::Dict(entries) = v {
-            let (h, f) = encode_fields(&PyType::dict(), entries.iter().map(|(k, v)| (key_msgpack(k), v)).collect(), &inner)?;
+            let (h, f) = encode_fields(
+                &PyType::dict(),
+                entries.iter().map(|(k, v)| (key_msgpack(k), v)).collect(),
+                &inner,
+            )?;
             (MsgValue::Map(vec![("nested-dict".into(), h)]), f)
         } else {
             let opts = SerializeOptions::new().on_error(OnError::Message);
@@ -62,7 +70,10 @@ fn encode_fields<'a>(
     }
     let sub = MsgValue::Map(vec![
         ("serializer".into(), "dask".into()),
-        ("type-serialized".into(), MsgValue::Bin(cached_type_serialized(class))),
+        (
+            "type-serialized".into(),
+            MsgValue::Bin(cached_type_serialized(class)),
+        ),
         ("simple".into(), MsgValue::Map(simple)),
         ("complex".into(), MsgValue::Map(complex)),
     ]);
@@ -79,7 +90,12 @@ fn key_msgpack(k: &Value) -> MsgValue {
 /// `builtins.dict`, i.e. `nested-dict`) the result is a dict, else an
 /// object of the class named by the sub-header's `type-serialized`.
 /// Fields come out simple-first, as in Python.
-pub(crate) fn decode_generic(sub: &MsgValue, frames: &[Bytes], cx: &DecodeCx<'_>, as_dict: bool) -> Result<Value> {
+pub(crate) fn decode_generic(
+    sub: &MsgValue,
+    frames: &[Bytes],
+    cx: &DecodeCx<'_>,
+    as_dict: bool,
+) -> Result<Value> {
     cx.options.limits.check_depth(cx.depth)?;
     let ts = sub.req("type-serialized", "sub-header")?;
     let ts = ts

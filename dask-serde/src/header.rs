@@ -144,7 +144,10 @@ impl Header {
     pub fn from_value(v: MsgValue) -> Result<Self> {
         match v {
             MsgValue::Map(entries) => Ok(Header { entries }),
-            other => Err(Error::header("<root>", format!("expected a map, found {}", other.kind()))),
+            other => Err(Error::header(
+                "<root>",
+                format!("expected a map, found {}", other.kind()),
+            )),
         }
     }
 
@@ -203,10 +206,17 @@ impl MsgExt for Header {
 /// Reads a non-negative integer that indexes or counts something.
 pub(crate) fn as_index(v: &MsgValue, path: &str) -> Result<usize> {
     match v {
-        MsgValue::Int(i) if *i >= 0 => usize::try_from(*i)
-            .map_err(|_| Error::header(path, format!("{i} is too large"))),
-        MsgValue::Int(i) => Err(Error::header(path, format!("expected a non-negative integer, found {i}"))),
-        other => Err(Error::header(path, format!("expected an integer, found {}", other.kind()))),
+        MsgValue::Int(i) if *i >= 0 => {
+            usize::try_from(*i).map_err(|_| Error::header(path, format!("{i} is too large")))
+        }
+        MsgValue::Int(i) => Err(Error::header(
+            path,
+            format!("expected a non-negative integer, found {i}"),
+        )),
+        other => Err(Error::header(
+            path,
+            format!("expected an integer, found {}", other.kind()),
+        )),
     }
 }
 

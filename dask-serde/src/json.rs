@@ -11,7 +11,11 @@ use crate::value::{EnumMember, MemoryView, Object, PyArray, Value};
 
 fn err(path: &str, message: impl Into<String>) -> Error {
     Error::Json {
-        path: if path.is_empty() { "<root>".into() } else { path.into() },
+        path: if path.is_empty() {
+            "<root>".into()
+        } else {
+            path.into()
+        },
         message: message.into(),
     }
 }
@@ -45,7 +49,9 @@ pub fn from_hex(s: &str) -> Result<Vec<u8>> {
             _ => Err(err("", format!("invalid hex digit {:?}", c as char))),
         }
     };
-    b.chunks(2).map(|p| Ok(digit(p[0])? << 4 | digit(p[1])?)).collect()
+    b.chunks(2)
+        .map(|p| Ok(digit(p[0])? << 4 | digit(p[1])?))
+        .collect()
 }
 
 /// Python's `repr(float)`: shortest round-trip digits, scientific notation
@@ -58,7 +64,11 @@ pub fn py_float_repr(f: f64) -> String {
         return if f > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if f.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     // Rust's `{:e}` gives the shortest round-trip digits: "1.2345e17".
     let sci = format!("{f:e}");
@@ -69,7 +79,11 @@ pub fn py_float_repr(f: f64) -> String {
     let sign = if neg { "-" } else { "" };
     if !(-4..16).contains(&exp) {
         let (first, rest) = digits.split_at(1);
-        let m = if rest.is_empty() { first.to_string() } else { format!("{first}.{rest}") };
+        let m = if rest.is_empty() {
+            first.to_string()
+        } else {
+            format!("{first}.{rest}")
+        };
         let es = if exp < 0 { '-' } else { '+' };
         return format!("{sign}{m}e{es}{:02}", exp.abs());
     }
@@ -94,7 +108,9 @@ pub fn parse_py_float(s: &str) -> Result<f64> {
         "nan" | "-nan" => Ok(f64::NAN),
         "inf" => Ok(f64::INFINITY),
         "-inf" => Ok(f64::NEG_INFINITY),
-        _ => s.parse().map_err(|_| err("", format!("invalid float text {s:?}"))),
+        _ => s
+            .parse()
+            .map_err(|_| err("", format!("invalid float text {s:?}"))),
     }
 }
 
@@ -132,7 +148,10 @@ impl Value {
             Value::MemoryView(m) => {
                 let mut o = Map::new();
                 o.insert("format".into(), Json::String(m.format.clone()));
-                o.insert("shape".into(), Json::Array(m.shape.iter().map(|d| Json::from(*d as u64)).collect()));
+                o.insert(
+                    "shape".into(),
+                    Json::Array(m.shape.iter().map(|d| Json::from(*d as u64)).collect()),
+                );
                 o.insert("data".into(), Json::String(to_hex(&m.data)));
                 tag("memoryview", Json::Object(o))
             }
@@ -177,13 +196,18 @@ impl Value {
 
 fn int_json(text: &str) -> Json {
     // `arbitrary_precision` keeps any integer exactly.
-    serde_json::from_str::<Number>(text).map(Json::Number).unwrap_or_else(|_| Json::String(text.to_owned()))
+    serde_json::from_str::<Number>(text)
+        .map(Json::Number)
+        .unwrap_or_else(|_| Json::String(text.to_owned()))
 }
 
 fn ndarray_to_json(a: &NdArray) -> Json {
     let mut o = Map::new();
     o.insert("dtype".into(), Json::String(a.dtype().descr().to_owned()));
-    o.insert("shape".into(), Json::Array(a.shape().iter().map(|d| Json::from(*d as u64)).collect()));
+    o.insert(
+        "shape".into(),
+        Json::Array(a.shape().iter().map(|d| Json::from(*d as u64)).collect()),
+    );
     o.insert("data".into(), Json::String(to_hex(&a.to_c_bytes())));
     let nontrivial = a.shape().iter().filter(|d| **d > 1).count() > 1;
     if nontrivial && a.is_f_contiguous() && !a.is_c_contiguous() {
@@ -239,7 +263,9 @@ fn from_json_at(json: &Json, path: &str, depth: usize) -> Result<Value> {
                 Json::String(s) => s.clone(),
                 _ => return Err(err(&here, "expected an integer")),
             };
-            let big: num_bigint::BigInt = text.parse().map_err(|_| err(&here, format!("invalid integer {text}")))?;
+            let big: num_bigint::BigInt = text
+                .parse()
+                .map_err(|_| err(&here, format!("invalid integer {text}")))?;
             Value::int(big)
         }
         "float" => Value::Float(parse_py_float(str_body()?).map_err(|_| err(&here, "invalid float text"))?),
@@ -251,7 +277,9 @@ fn from_json_at(json: &Json, path: &str, depth: usize) -> Result<Value> {
         "set" => Value::Set(seq("set")?),
         "frozenset" => Value::FrozenSet(seq("frozenset")?),
         "dict" => {
-            let pairs = body.as_array().ok_or_else(|| err(&here, "dict body must be an array of pairs"))?;
+            let pairs = body
+                .as_array()
+                .ok_or_else(|| err(&here, "dict body must be an array of pairs"))?;
             let mut entries = Vec::with_capacity(pairs.len());
             for (i, pair) in pairs.iter().enumerate() {
                 let at = format!("{here}[{i}]");
@@ -283,20 +311,28 @@ fn from_json_at(json: &Json, path: &str, depth: usize) -> Result<Value> {
         }
         "ndarray" => Value::NdArray(ndarray_from_json(body, &here)?),
         "object" => {
-            let class = PyType::parse(field_str(body, "type", &here)?).map_err(|e| err(&here, e.to_string()))?;
-            let fields_json = body.get("fields").ok_or_else(|| err(&here, "missing \"fields\""))?;
+            let class =
+                PyType::parse(field_str(body, "type", &here)?).map_err(|e| err(&here, e.to_string()))?;
+            let fields_json = body
+                .get("fields")
+                .ok_or_else(|| err(&here, "missing \"fields\""))?;
             let mut fields = Vec::new();
             match fields_json {
                 Json::Object(m) => {
                     for (k, v) in m {
-                        fields.push((k.clone(), from_json_at(v, &format!("{here}.fields.{k}"), depth + 1)?));
+                        fields.push((
+                            k.clone(),
+                            from_json_at(v, &format!("{here}.fields.{k}"), depth + 1)?,
+                        ));
                     }
                 }
                 Json::Array(pairs) => {
                     for (i, pair) in pairs.iter().enumerate() {
                         let at = format!("{here}.fields[{i}]");
                         match pair.as_array().map(Vec::as_slice) {
-                            Some([Json::String(k), v]) => fields.push((k.clone(), from_json_at(v, &at, depth + 1)?)),
+                            Some([Json::String(k), v]) => {
+                                fields.push((k.clone(), from_json_at(v, &at, depth + 1)?))
+                            }
                             _ => return Err(err(&at, "expected a [name, value] pair")),
                         }
                     }
@@ -362,7 +398,10 @@ fn ndarray_from_json(body: &Json, path: &str) -> Result<NdArray> {
         a = to_strided(&a).map_err(wrap)?;
     }
     if let Some(axes) = body.get("broadcast_axes").and_then(Json::as_array) {
-        let axes: Vec<usize> = axes.iter().filter_map(|v| v.as_u64().map(|x| x as usize)).collect();
+        let axes: Vec<usize> = axes
+            .iter()
+            .filter_map(|v| v.as_u64().map(|x| x as usize))
+            .collect();
         let mut small = shape.clone();
         for &ax in &axes {
             if ax >= small.len() {
@@ -375,7 +414,14 @@ fn ndarray_from_json(body: &Json, path: &str) -> Result<NdArray> {
         let full = a.to_c_bytes();
         let mut base = Vec::new();
         let tmp = NdArray::from_c_order(&dtype, shape.clone(), full).map_err(wrap)?;
-        let sub = NdArray::new(&dtype, small.clone(), tmp.strides().to_vec(), 0, tmp.buffer().clone()).map_err(wrap)?;
+        let sub = NdArray::new(
+            &dtype,
+            small.clone(),
+            tmp.strides().to_vec(),
+            0,
+            tmp.buffer().clone(),
+        )
+        .map_err(wrap)?;
         base.extend_from_slice(&sub.to_c_bytes());
         let _ = isz;
         let small_arr = NdArray::from_c_order(&dtype, small, Bytes::from(base)).map_err(wrap)?;
@@ -393,7 +439,9 @@ fn to_f_order(a: &NdArray) -> Result<NdArray> {
     let c = a.to_c_bytes();
     let n = a.size();
     let mut out = vec![0u8; n * isz];
-    let cstr = NdArray::from_c_order(a.dtype().descr(), shape.clone(), c.clone())?.strides().to_vec();
+    let cstr = NdArray::from_c_order(a.dtype().descr(), shape.clone(), c.clone())?
+        .strides()
+        .to_vec();
     let f = NdArray::from_f_order(a.dtype().descr(), shape.clone(), Bytes::from(vec![0u8; n * isz]))?;
     let fstr = f.strides().to_vec();
     // walk all indices
@@ -424,11 +472,16 @@ fn to_strided(a: &NdArray) -> Result<NdArray> {
         buf.extend(std::iter::repeat_n(0u8, chunk.len()));
     }
     let shape = a.shape().to_vec();
-    let mut strides = NdArray::from_c_order(a.dtype().descr(), shape.clone(), c)?.strides().to_vec();
+    let mut strides = NdArray::from_c_order(a.dtype().descr(), shape.clone(), c)?
+        .strides()
+        .to_vec();
     for s in strides.iter_mut() {
         *s *= 2;
     }
-    Ok(NdArray::new(a.dtype().descr(), shape, strides, 0, Bytes::from(buf))?.with_writeable(a.is_writeable()))
+    Ok(
+        NdArray::new(a.dtype().descr(), shape, strides, 0, Bytes::from(buf))?
+            .with_writeable(a.is_writeable()),
+    )
 }
 
 #[cfg(test)]
@@ -473,7 +526,11 @@ mod tests {
         ]});
         let v = Value::from_json(&doc).unwrap();
         assert_eq!(v.to_json(), doc);
-        let bad = [serde_json::json!({"nope": 1}), serde_json::json!({"int": "x"}), serde_json::json!({"bytes": "0"})];
+        let bad = [
+            serde_json::json!({"nope": 1}),
+            serde_json::json!({"int": "x"}),
+            serde_json::json!({"bytes": "0"}),
+        ];
         for b in bad {
             assert!(Value::from_json(&b).is_err());
         }

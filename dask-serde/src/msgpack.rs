@@ -253,18 +253,19 @@ pub(crate) fn write_f64(out: &mut Vec<u8>, f: f64) {
 }
 pub(crate) fn write_int(out: &mut Vec<u8>, i: i128) -> Result<()> {
     if i >= 0 {
-        let u = u64::try_from(i)
-            .map_err(|_| Error::Encode(format!("integer {i} does not fit in msgpack")))?;
+        let u =
+            u64::try_from(i).map_err(|_| Error::Encode(format!("integer {i} does not fit in msgpack")))?;
         rmp::encode::write_uint(out, u).map_err(io_err)?;
     } else {
-        let s = i64::try_from(i)
-            .map_err(|_| Error::Encode(format!("integer {i} does not fit in msgpack")))?;
+        let s =
+            i64::try_from(i).map_err(|_| Error::Encode(format!("integer {i} does not fit in msgpack")))?;
         rmp::encode::write_sint(out, s).map_err(io_err)?;
     }
     Ok(())
 }
 fn len32(len: usize, what: &str) -> Result<u32> {
-    u32::try_from(len).map_err(|_| Error::Encode(format!("{what} of {len} items/bytes exceeds msgpack's 2^32-1")))
+    u32::try_from(len)
+        .map_err(|_| Error::Encode(format!("{what} of {len} items/bytes exceeds msgpack's 2^32-1")))
 }
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) -> Result<()> {
     let n = len32(s.len(), "str")?;
@@ -312,10 +313,7 @@ impl Reader<'_> {
 
     fn take(&mut self, n: usize) -> Result<&[u8]> {
         if n > self.remaining() {
-            return Err(self.err(format!(
-                "truncated: need {n} bytes, {} left",
-                self.remaining()
-            )));
+            return Err(self.err(format!("truncated: need {n} bytes, {} left", self.remaining())));
         }
         let s = &self.input[self.pos..self.pos + n];
         self.pos += n;
@@ -353,10 +351,7 @@ impl Reader<'_> {
 
     fn bin(&mut self, n: usize) -> Result<MsgValue> {
         if n > self.remaining() {
-            return Err(self.err(format!(
-                "truncated: bin of {n} bytes, {} left",
-                self.remaining()
-            )));
+            return Err(self.err(format!("truncated: bin of {n} bytes, {} left", self.remaining())));
         }
         let b = self.input.slice(self.pos..self.pos + n);
         self.pos += n;
@@ -398,10 +393,7 @@ impl Reader<'_> {
 
     fn enter(&self, depth: usize) -> Result<()> {
         if depth >= self.max_depth {
-            return Err(self.err(format!(
-                "containers nested deeper than {} levels",
-                self.max_depth
-            )));
+            return Err(self.err(format!("containers nested deeper than {} levels", self.max_depth)));
         }
         Ok(())
     }
@@ -515,7 +507,10 @@ mod tests {
     #[test]
     fn decode_round_trip_and_zero_copy_bin() {
         let v = MsgValue::Map(vec![
-            ("a".into(), MsgValue::Array(vec![MsgValue::Nil, true.into(), (-5).into()])),
+            (
+                "a".into(),
+                MsgValue::Array(vec![MsgValue::Nil, true.into(), (-5).into()]),
+            ),
             (7.into(), MsgValue::Bin(Bytes::from_static(b"xyz"))),
         ]);
         let bytes = Bytes::from(enc(v.clone()));
@@ -541,7 +536,10 @@ mod tests {
             &[0x01, 0x02],
         ];
         for b in bad {
-            assert!(MsgValue::decode(&Bytes::copy_from_slice(b), &l).is_err(), "{b:x?}");
+            assert!(
+                MsgValue::decode(&Bytes::copy_from_slice(b), &l).is_err(),
+                "{b:x?}"
+            );
         }
     }
 

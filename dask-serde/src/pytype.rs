@@ -131,7 +131,9 @@ impl PyType {
             return Err(unknown("frame length does not match the data"));
         }
         let (module, body) = read_unicode(body).ok_or_else(|| unknown("expected the module name"))?;
-        let body = body.strip_prefix(&[0x94]).ok_or_else(|| unknown("expected MEMOIZE"))?;
+        let body = body
+            .strip_prefix(&[0x94])
+            .ok_or_else(|| unknown("expected MEMOIZE"))?;
         let (qualname, body) = read_unicode(body).ok_or_else(|| unknown("expected the class name"))?;
         if body != [0x94, 0x93, 0x94, 0x2e] {
             return Err(unknown("not a plain STACK_GLOBAL class reference"));
@@ -220,18 +222,39 @@ mod tests {
 
     fn hex(s: &str) -> Vec<u8> {
         let s: String = s.split_whitespace().collect();
-        (0..s.len()).step_by(2).map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap()).collect()
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
     }
 
     #[test]
     fn spec_constants() {
         let cases = [
-            (PyType::bytes(), "8005951600000000000000 8c086275696c74696e73 94 8c056279746573 94 93 94 2e"),
-            (PyType::bytearray(), "8005951a00000000000000 8c086275696c74696e73 94 8c09627974656172726179 94 93 94 2e"),
-            (PyType::memoryview(), "8005951b00000000000000 8c086275696c74696e73 94 8c0a6d656d6f727976696577 94 93 94 2e"),
-            (PyType::dict(), "8005951500000000000000 8c086275696c74696e73 94 8c0464696374 94 93 94 2e"),
-            (PyType::ndarray(), "8005951500000000000000 8c056e756d7079 94 8c076e646172726179 94 93 94 2e"),
-            (PyType::pyarray(), "8005951300000000000000 8c056172726179 94 8c056172726179 94 93 94 2e"),
+            (
+                PyType::bytes(),
+                "8005951600000000000000 8c086275696c74696e73 94 8c056279746573 94 93 94 2e",
+            ),
+            (
+                PyType::bytearray(),
+                "8005951a00000000000000 8c086275696c74696e73 94 8c09627974656172726179 94 93 94 2e",
+            ),
+            (
+                PyType::memoryview(),
+                "8005951b00000000000000 8c086275696c74696e73 94 8c0a6d656d6f727976696577 94 93 94 2e",
+            ),
+            (
+                PyType::dict(),
+                "8005951500000000000000 8c086275696c74696e73 94 8c0464696374 94 93 94 2e",
+            ),
+            (
+                PyType::ndarray(),
+                "8005951500000000000000 8c056e756d7079 94 8c076e646172726179 94 93 94 2e",
+            ),
+            (
+                PyType::pyarray(),
+                "8005951300000000000000 8c056172726179 94 8c056172726179 94 93 94 2e",
+            ),
         ];
         for (t, h) in cases {
             assert_eq!(t.type_serialized(), hex(h), "{t}");

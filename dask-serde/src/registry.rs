@@ -161,7 +161,12 @@ impl Registry {
         self.serialize_at(value, opts, 0)
     }
 
-    pub(crate) fn serialize_at<'a>(&self, value: &'a Value, opts: &SerializeOptions, depth: usize) -> Result<Serialized<'a>> {
+    pub(crate) fn serialize_at<'a>(
+        &self,
+        value: &'a Value,
+        opts: &SerializeOptions,
+        depth: usize,
+    ) -> Result<Serialized<'a>> {
         self.serialize_inner(value, opts, opts.iterate_collection, depth)
     }
 
@@ -173,13 +178,18 @@ impl Registry {
         depth: usize,
     ) -> Result<Serialized<'a>> {
         if depth > MAX_SERIALIZE_DEPTH {
-            return Err(Error::Encode(format!("value nested more than {MAX_SERIALIZE_DEPTH} levels deep")));
+            return Err(Error::Encode(format!(
+                "value nested more than {MAX_SERIALIZE_DEPTH} levels deep"
+            )));
         }
         if let Value::Serialize(inner) = value {
             return self.serialize_inner(inner, opts, Some(true), depth + 1);
         }
         let serializers = &opts.serializers;
-        let is_collection = matches!(value, Value::List(_) | Value::Tuple(_) | Value::Set(_) | Value::Dict(_));
+        let is_collection = matches!(
+            value,
+            Value::List(_) | Value::Tuple(_) | Value::Set(_) | Value::Dict(_)
+        );
         let mut iterate = iterate;
         if iterate.is_none() && is_collection {
             if matches!(value, Value::List(_)) {
@@ -211,7 +221,9 @@ impl Registry {
         };
         let mut failure: Option<Error> = None;
         for name in serializers {
-            let family = self.family(name).ok_or_else(|| Error::UnknownFamily(name.clone()))?;
+            let family = self
+                .family(name)
+                .ok_or_else(|| Error::UnknownFamily(name.clone()))?;
             match family.encode(value, &cx) {
                 Ok(Some(mut s)) => {
                     s.header.insert("serializer", name.as_str());
@@ -248,12 +260,21 @@ impl Registry {
         }
     }
 
-    fn serialize_collection<'a>(&self, value: &'a Value, opts: &SerializeOptions, depth: usize) -> Result<Serialized<'a>> {
+    fn serialize_collection<'a>(
+        &self,
+        value: &'a Value,
+        opts: &SerializeOptions,
+        depth: usize,
+    ) -> Result<Serialized<'a>> {
         let (items, keys, type_name): (Vec<&'a Value>, Option<Vec<&'a Value>>, &str) = match value {
             Value::List(v) => (v.iter().collect(), None, "list"),
             Value::Tuple(v) => (v.iter().collect(), None, "tuple"),
             Value::Set(v) => (v.iter().collect(), None, "set"),
-            Value::Dict(e) => (e.iter().map(|(_, v)| v).collect(), Some(e.iter().map(|(k, _)| k).collect()), "dict"),
+            Value::Dict(e) => (
+                e.iter().map(|(_, v)| v).collect(),
+                Some(e.iter().map(|(k, _)| k).collect()),
+                "dict",
+            ),
             _ => return Err(Error::Encode("not a collection".into())),
         };
         let mut sub_headers = Vec::with_capacity(items.len());
@@ -295,12 +316,23 @@ impl Registry {
     ///
     /// [`Error::NotAllowed`] (Dask's exact text), [`Error::UnknownFamily`],
     /// [`Error::Remote`] for `error`-family data, or a decoding error.
-    pub fn deserialize_any(&self, header: &Header, frames: &[Bytes], opts: &DeserializeOptions) -> Result<Value> {
+    pub fn deserialize_any(
+        &self,
+        header: &Header,
+        frames: &[Bytes],
+        opts: &DeserializeOptions,
+    ) -> Result<Value> {
         opts.limits.check_frames(frames.len())?;
         self.deserialize_at(header, frames, opts, 0)
     }
 
-    pub(crate) fn deserialize_at(&self, header: &Header, frames: &[Bytes], opts: &DeserializeOptions, depth: usize) -> Result<Value> {
+    pub(crate) fn deserialize_at(
+        &self,
+        header: &Header,
+        frames: &[Bytes],
+        opts: &DeserializeOptions,
+        depth: usize,
+    ) -> Result<Value> {
         opts.limits.check_depth(depth)?;
         if header.is_collection() {
             return self.deserialize_collection(header, frames, opts, depth);
@@ -309,7 +341,10 @@ impl Registry {
             None | Some(MsgValue::Nil) => None,
             Some(MsgValue::Str(s)) => Some(s.as_str()),
             Some(other) => {
-                return Err(Error::header("serializer", format!("expected a string, found {}", other.kind())));
+                return Err(Error::header(
+                    "serializer",
+                    format!("expected a string, found {}", other.kind()),
+                ));
             }
         };
         if let Some(allowed) = &opts.deserializers {
@@ -321,7 +356,9 @@ impl Registry {
             }
         }
         let name = name.ok_or_else(|| Error::UnknownFamily("None".into()))?;
-        let family = self.family(name).ok_or_else(|| Error::UnknownFamily(name.to_owned()))?;
+        let family = self
+            .family(name)
+            .ok_or_else(|| Error::UnknownFamily(name.to_owned()))?;
         let cx = DecodeCx {
             registry: self,
             options: opts,
@@ -330,12 +367,21 @@ impl Registry {
         family.decode(header, frames, &cx)
     }
 
-    fn deserialize_collection(&self, header: &Header, frames: &[Bytes], opts: &DeserializeOptions, depth: usize) -> Result<Value> {
+    fn deserialize_collection(
+        &self,
+        header: &Header,
+        frames: &[Bytes],
+        opts: &DeserializeOptions,
+        depth: usize,
+    ) -> Result<Value> {
         let subs = as_array(header.req("sub-headers", "header")?, "sub-headers")?;
         let lengths = as_array(header.req("frame-lengths", "header")?, "frame-lengths")?;
         let kind = as_str(header.req("type-serialized", "header")?, "type-serialized")?;
         if !matches!(kind, "list" | "tuple" | "set" | "dict") {
-            return Err(Error::header("type-serialized", format!("unknown collection type {kind:?}")));
+            return Err(Error::header(
+                "type-serialized",
+                format!("unknown collection type {kind:?}"),
+            ));
         }
         if subs.len() != lengths.len() {
             return Err(Error::header(
@@ -360,14 +406,14 @@ impl Registry {
                 })?;
             let mut h = Header::from_value(sub.clone())
                 .map_err(|_| Error::header(format!("sub-headers[{i}]"), "expected a map"))?;
-            let key = if kind == "dict" {
-                Some(
-                    h.remove("key")
-                        .ok_or_else(|| Error::header(format!("sub-headers[{i}]"), "dict item without \"key\""))?,
-                )
-            } else {
-                None
-            };
+            let key =
+                if kind == "dict" {
+                    Some(h.remove("key").ok_or_else(|| {
+                        Error::header(format!("sub-headers[{i}]"), "dict item without \"key\"")
+                    })?)
+                } else {
+                    None
+                };
             let v = self.deserialize_at(&h, &frames[start..end], opts, depth + 1)?;
             match key {
                 Some(k) => entries.push((from_msgpack_ref(&k), v)),

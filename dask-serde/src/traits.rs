@@ -81,7 +81,11 @@ impl<T: DaskSerialize + ?Sized> DaskSerialize for &T {
 
 /// Checks that `header` is a `dask`-family value of one of `classes`, and
 /// returns its class and sub-header.
-pub(crate) fn expect_dask<'h>(header: &'h Header, classes: &[PyType], expected: &str) -> Result<(PyType, &'h MsgValue)> {
+pub(crate) fn expect_dask<'h>(
+    header: &'h Header,
+    classes: &[PyType],
+    expected: &str,
+) -> Result<(PyType, &'h MsgValue)> {
     match header.serializer() {
         Some("dask") => {}
         Some("error") => {
@@ -97,7 +101,9 @@ pub(crate) fn expect_dask<'h>(header: &'h Header, classes: &[PyType], expected: 
         }
     }
     let ts = header.req("type-serialized", "header")?;
-    let ts = ts.as_bin().ok_or_else(|| Error::header("type-serialized", "expected bin"))?;
+    let ts = ts
+        .as_bin()
+        .ok_or_else(|| Error::header("type-serialized", "expected bin"))?;
     let class = PyType::from_type_serialized(ts)?;
     if !classes.contains(&class) {
         return Err(Error::mismatch(expected, class.path()));
@@ -256,7 +262,10 @@ pub(crate) fn collection_items<'h, 'f>(
     let lengths = as_array(header.req("frame-lengths", "header")?, "frame-lengths")?;
     let kind = as_str(header.req("type-serialized", "header")?, "type-serialized")?;
     if subs.len() != lengths.len() {
-        return Err(Error::header("frame-lengths", "one length per sub-header expected"));
+        return Err(Error::header(
+            "frame-lengths",
+            "one length per sub-header expected",
+        ));
     }
     limits.check_frames(frames.len())?;
     let mut out = Vec::with_capacity(subs.len());
@@ -266,8 +275,14 @@ pub(crate) fn collection_items<'h, 'f>(
         let end = start
             .checked_add(n)
             .filter(|e| *e <= frames.len())
-            .ok_or_else(|| Error::frames(format!("collection item {i} runs past the {} frames", frames.len())))?;
-        let h = Header::from_value(s.clone()).map_err(|_| Error::header(format!("sub-headers[{i}]"), "expected a map"))?;
+            .ok_or_else(|| {
+                Error::frames(format!(
+                    "collection item {i} runs past the {} frames",
+                    frames.len()
+                ))
+            })?;
+        let h = Header::from_value(s.clone())
+            .map_err(|_| Error::header(format!("sub-headers[{i}]"), "expected a map"))?;
         out.push((h, &frames[start..end]));
         start = end;
     }
@@ -301,7 +316,10 @@ impl<T: DaskDeserialize> DaskDeserialize for Vec<T> {
     fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
         let (kind, items) = collection_items(header, frames, limits)?;
         expect_kind(kind, SEQ_KINDS, "a list")?;
-        items.into_iter().map(|(h, f)| T::deserialize_from(&h, f, limits)).collect()
+        items
+            .into_iter()
+            .map(|(h, f)| T::deserialize_from(&h, f, limits))
+            .collect()
     }
 }
 
@@ -315,7 +333,10 @@ impl<T: DaskDeserialize + Eq + Hash, S: BuildHasher + Default> DaskDeserialize f
     fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
         let (kind, items) = collection_items(header, frames, limits)?;
         expect_kind(kind, SEQ_KINDS, "a set")?;
-        items.into_iter().map(|(h, f)| T::deserialize_from(&h, f, limits)).collect()
+        items
+            .into_iter()
+            .map(|(h, f)| T::deserialize_from(&h, f, limits))
+            .collect()
     }
 }
 
@@ -329,7 +350,10 @@ impl<T: DaskDeserialize + Ord> DaskDeserialize for BTreeSet<T> {
     fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
         let (kind, items) = collection_items(header, frames, limits)?;
         expect_kind(kind, SEQ_KINDS, "a set")?;
-        items.into_iter().map(|(h, f)| T::deserialize_from(&h, f, limits)).collect()
+        items
+            .into_iter()
+            .map(|(h, f)| T::deserialize_from(&h, f, limits))
+            .collect()
     }
 }
 
@@ -349,13 +373,19 @@ fn serialize_map<'a, K: MsgpackKey + 'a, V: DaskSerialize + 'a>(
     Ok(collection_header("dict", subs, lengths))
 }
 
-fn deserialize_map<K: MsgpackKey, V: DaskDeserialize>(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Vec<(K, V)>> {
+fn deserialize_map<K: MsgpackKey, V: DaskDeserialize>(
+    header: &Header,
+    frames: &[Bytes],
+    limits: &Limits,
+) -> Result<Vec<(K, V)>> {
     let (kind, items) = collection_items(header, frames, limits)?;
     expect_kind(kind, &["dict"], "a dict")?;
     items
         .into_iter()
         .map(|(mut h, f)| {
-            let k = h.remove("key").ok_or_else(|| Error::header("sub-headers", "dict item without \"key\""))?;
+            let k = h
+                .remove("key")
+                .ok_or_else(|| Error::header("sub-headers", "dict item without \"key\""))?;
             Ok((K::from_key(&k)?, V::deserialize_from(&h, f, limits)?))
         })
         .collect()
@@ -367,7 +397,9 @@ impl<K: MsgpackKey, V: DaskSerialize, S> DaskSerialize for HashMap<K, V, S> {
     }
 }
 
-impl<K: MsgpackKey + Eq + Hash, V: DaskDeserialize, S: BuildHasher + Default> DaskDeserialize for HashMap<K, V, S> {
+impl<K: MsgpackKey + Eq + Hash, V: DaskDeserialize, S: BuildHasher + Default> DaskDeserialize
+    for HashMap<K, V, S>
+{
     fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
         Ok(deserialize_map(header, frames, limits)?.into_iter().collect())
     }

@@ -205,7 +205,13 @@ impl Value {
     /// `register_generic` uses to put an attribute into `simple`.
     pub fn is_msgpack_serializable(&self) -> bool {
         match self {
-            Value::None | Value::Str(_) | Value::Bool(_) | Value::Bytes(_) | Value::Int(_) | Value::BigInt(_) | Value::Float(_) => true,
+            Value::None
+            | Value::Str(_)
+            | Value::Bool(_)
+            | Value::Bytes(_)
+            | Value::Int(_)
+            | Value::BigInt(_)
+            | Value::Float(_) => true,
             Value::Dict(entries) => entries
                 .iter()
                 .all(|(k, v)| matches!(k, Value::Str(_)) && v.is_msgpack_serializable()),
@@ -226,14 +232,21 @@ impl Value {
             }
             (Value::Dict(a), Value::Dict(b)) => {
                 a.len() == b.len()
-                    && a.iter().zip(b).all(|((k1, v1), (k2, v2))| k1.same_set(k2) && v1.same_set(v2))
+                    && a.iter()
+                        .zip(b)
+                        .all(|((k1, v1), (k2, v2))| k1.same_set(k2) && v1.same_set(v2))
             }
             (Value::Object(a), Value::Object(b)) => {
                 a.class == b.class
                     && a.fields.len() == b.fields.len()
-                    && a.fields.iter().zip(&b.fields).all(|((n1, v1), (n2, v2))| n1 == n2 && v1.same_set(v2))
+                    && a.fields
+                        .iter()
+                        .zip(&b.fields)
+                        .all(|((n1, v1), (n2, v2))| n1 == n2 && v1.same_set(v2))
             }
-            (Value::Serialize(a), Value::Serialize(b)) | (Value::ToPickle(a), Value::ToPickle(b)) => a.same_set(b),
+            (Value::Serialize(a), Value::Serialize(b)) | (Value::ToPickle(a), Value::ToPickle(b)) => {
+                a.same_set(b)
+            }
             (a, b) => a == b,
         }
     }
@@ -256,7 +269,9 @@ impl PartialEq for Value {
             (Float(a), Float(b)) => float_eq(*a, *b),
             (Str(a), Str(b)) => a == b,
             (Bytes(a), Bytes(b)) | (ByteArray(a), ByteArray(b)) => a == b,
-            (List(a), List(b)) | (Tuple(a), Tuple(b)) | (Set(a), Set(b)) | (FrozenSet(a), FrozenSet(b)) => a == b,
+            (List(a), List(b)) | (Tuple(a), Tuple(b)) | (Set(a), Set(b)) | (FrozenSet(a), FrozenSet(b)) => {
+                a == b
+            }
             (Dict(a), Dict(b)) => a == b,
             (MemoryView(a), MemoryView(b)) => a == b,
             (PyArray(a), PyArray(b)) => a == b,

@@ -55,11 +55,16 @@ pub fn vectors() -> Vec<Vector> {
         })
         .collect();
     names.sort();
-    assert!(names.len() >= 43, "expected the 43 public vectors, found {}", names.len());
+    assert!(
+        names.len() >= 43,
+        "expected the 43 public vectors, found {}",
+        names.len()
+    );
     names
         .into_iter()
         .map(|name| {
-            let doc: Json = serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).unwrap()).unwrap();
+            let doc: Json =
+                serde_json::from_slice(&std::fs::read(dir.join(format!("{name}.json"))).unwrap()).unwrap();
             let blob = Bytes::from(std::fs::read(dir.join(format!("{name}.frames"))).unwrap());
             Vector { name, doc, blob }
         })
@@ -68,7 +73,10 @@ pub fn vectors() -> Vec<Vector> {
 
 /// The vector with this name.
 pub fn vector(name: &str) -> Vector {
-    vectors().into_iter().find(|v| v.name == name).unwrap_or_else(|| panic!("no vector {name}"))
+    vectors()
+        .into_iter()
+        .find(|v| v.name == name)
+        .unwrap_or_else(|| panic!("no vector {name}"))
 }
 
 /// `SerializeOptions` from a vector's `params`.
@@ -139,7 +147,11 @@ fn walk(d: &Value, e: &Value, h: &MsgValue, path: &str) -> Result<(), String> {
                 }
                 Ok(())
             }
-            _ => Err(format!("{path}: decoded {} but expected {}", d.type_name(), e.type_name())),
+            _ => Err(format!(
+                "{path}: decoded {} but expected {}",
+                d.type_name(),
+                e.type_name()
+            )),
         };
     }
     match h.get("serializer").and_then(MsgValue::as_str) {
@@ -151,7 +163,9 @@ fn walk(d: &Value, e: &Value, h: &MsgValue, path: &str) -> Result<(), String> {
                 }
                 same_len(a.fields.len(), b.fields.len(), path)?;
                 for (name, v) in &a.fields {
-                    let want = b.get(name).ok_or_else(|| format!("{path}: unexpected field {name}"))?;
+                    let want = b
+                        .get(name)
+                        .ok_or_else(|| format!("{path}: unexpected field {name}"))?;
                     let fp = format!("{path}.{name}");
                     if let Some(ch) = sub.get("complex").and_then(|c| c.get(name)) {
                         walk_complex(v, want, ch, &fp)?;
@@ -168,7 +182,9 @@ fn walk(d: &Value, e: &Value, h: &MsgValue, path: &str) -> Result<(), String> {
 }
 
 fn walk_complex(d: &Value, e: &Value, entry: &MsgValue, path: &str) -> Result<(), String> {
-    let h = entry.get("header").ok_or_else(|| format!("{path}: complex entry without header"))?;
+    let h = entry
+        .get("header")
+        .ok_or_else(|| format!("{path}: complex entry without header"))?;
     if let Some(nested) = h.get("nested-dict") {
         return match (d, e) {
             (Value::Dict(a), Value::Dict(b)) => {
@@ -181,7 +197,10 @@ fn walk_complex(d: &Value, e: &Value, entry: &MsgValue, path: &str) -> Result<()
                         .ok_or_else(|| format!("{path}: unexpected key {k:?}"))?;
                     let name = k.clone();
                     let ch = nested.get("complex").and_then(|c| {
-                        c.as_map()?.iter().find(|(ck, _)| dask_serde::family::msgpack::from_msgpack(ck.clone()) == name).map(|(_, v)| v)
+                        c.as_map()?
+                            .iter()
+                            .find(|(ck, _)| dask_serde::family::msgpack::from_msgpack(ck.clone()) == name)
+                            .map(|(_, v)| v)
                     });
                     match ch {
                         Some(ch) => walk_complex(v, want, ch, &format!("{path}[{k:?}]"))?,
@@ -223,7 +242,9 @@ pub fn loose(d: &Value, e: &Value, path: &str) -> Result<(), String> {
         (Value::Bytes(a) | Value::ByteArray(a), Value::Bytes(b) | Value::ByteArray(b)) => a == b,
         (Value::Dict(a), Value::Dict(b)) => {
             a.len() == b.len()
-                && a.iter().zip(b).all(|((k1, v1), (k2, v2))| loose(k1, k2, path).is_ok() && loose(v1, v2, path).is_ok())
+                && a.iter()
+                    .zip(b)
+                    .all(|((k1, v1), (k2, v2))| loose(k1, k2, path).is_ok() && loose(v1, v2, path).is_ok())
         }
         _ => d.same_set(e),
     };

@@ -117,7 +117,13 @@ impl NdArray {
     ///
     /// A bad dtype, mismatched shape/strides lengths, or an extent outside
     /// the buffer (negative and zero strides included).
-    pub fn new(dtype: &str, shape: Vec<usize>, strides: Vec<isize>, offset: usize, data: Bytes) -> Result<Self> {
+    pub fn new(
+        dtype: &str,
+        shape: Vec<usize>,
+        strides: Vec<isize>,
+        offset: usize,
+        data: Bytes,
+    ) -> Result<Self> {
         let dtype = DType::parse(dtype)?;
         check_extent(dtype.itemsize, &shape, &strides, offset, data.len())?;
         Ok(NdArray {
@@ -199,11 +205,19 @@ impl NdArray {
     /// numpy's `flags.c_contiguous` (axes of length 1 are ignored, empty
     /// arrays are contiguous).
     pub fn is_c_contiguous(&self) -> bool {
-        contiguous(self.dtype.itemsize, self.shape.iter().rev().zip(self.strides.iter().rev()), self.size())
+        contiguous(
+            self.dtype.itemsize,
+            self.shape.iter().rev().zip(self.strides.iter().rev()),
+            self.size(),
+        )
     }
     /// numpy's `flags.f_contiguous`.
     pub fn is_f_contiguous(&self) -> bool {
-        contiguous(self.dtype.itemsize, self.shape.iter().zip(self.strides.iter()), self.size())
+        contiguous(
+            self.dtype.itemsize,
+            self.shape.iter().zip(self.strides.iter()),
+            self.size(),
+        )
     }
 
     /// The elements in C order: a zero-copy slice when the array is
@@ -334,12 +348,24 @@ impl NdArray {
                 MsgValue::from("dtype"),
                 MsgValue::Array(vec![MsgValue::Int(0), MsgValue::from(x.dtype.descr.as_str())]),
             ),
-            ("shape".into(), MsgValue::Array(x.shape.iter().map(|d| MsgValue::from(*d)).collect())),
-            ("strides".into(), MsgValue::Array(strides.iter().map(|s| MsgValue::from(*s)).collect())),
-            ("writeable".into(), MsgValue::Array(vec![MsgValue::Bool(x.writeable)])),
+            (
+                "shape".into(),
+                MsgValue::Array(x.shape.iter().map(|d| MsgValue::from(*d)).collect()),
+            ),
+            (
+                "strides".into(),
+                MsgValue::Array(strides.iter().map(|s| MsgValue::from(*s)).collect()),
+            ),
+            (
+                "writeable".into(),
+                MsgValue::Array(vec![MsgValue::Bool(x.writeable)]),
+            ),
         ];
         if let Some(b) = broadcast_to {
-            sub.push(("broadcast_to".into(), MsgValue::Array(b.iter().map(|d| MsgValue::from(*d)).collect())));
+            sub.push((
+                "broadcast_to".into(),
+                MsgValue::Array(b.iter().map(|d| MsgValue::from(*d)).collect()),
+            ));
         }
         Ok((MsgValue::Map(sub), Frame::Shared(frame)))
     }
@@ -369,7 +395,10 @@ impl NdArray {
     /// Decodes Dask's numpy sub-header over one frame, validating the
     /// extent against the frame before making the view.
     pub(crate) fn dask_decode(sub: &MsgValue, frames: &[Bytes]) -> Result<NdArray> {
-        if sub.get("pickle").is_some_and(|p| matches!(p, MsgValue::Bool(true))) {
+        if sub
+            .get("pickle")
+            .is_some_and(|p| matches!(p, MsgValue::Bool(true)))
+        {
             return Err(Error::Unserializable {
                 type_name: "ndarray".into(),
                 message: "numpy object arrays (sub-header {\"pickle\": true}) are not supported yet".into(),
@@ -477,7 +506,9 @@ fn c_strides(itemsize: usize, shape: &[usize]) -> Result<Vec<isize>> {
     let mut acc: usize = itemsize;
     for (i, d) in shape.iter().enumerate().rev() {
         strides[i] = isize::try_from(acc).map_err(|_| Error::Encode("array too large".into()))?;
-        acc = acc.checked_mul((*d).max(1)).ok_or_else(|| Error::Encode("array too large".into()))?;
+        acc = acc
+            .checked_mul((*d).max(1))
+            .ok_or_else(|| Error::Encode("array too large".into()))?;
     }
     Ok(strides)
 }
@@ -498,7 +529,13 @@ fn check_len(dt: &DType, shape: &[usize], len: usize) -> Result<()> {
 
 /// numpy's stride check: every element `[i0, i1, ...]` must lie in
 /// `0..buflen` (computed with overflow checks, before any view is made).
-fn check_extent(itemsize: usize, shape: &[usize], strides: &[isize], offset: usize, buflen: usize) -> Result<()> {
+fn check_extent(
+    itemsize: usize,
+    shape: &[usize],
+    strides: &[isize],
+    offset: usize,
+    buflen: usize,
+) -> Result<()> {
     if shape.len() != strides.len() {
         return Err(Error::frames(format!(
             "{} strides for {} dimensions",
@@ -559,7 +596,9 @@ mod tests {
 
     #[test]
     fn dtype_parsing() {
-        for ok in ["<f8", "|b1", ">i4", "<M8[ns]", "<m8", "<U3", "|S5", "|V4", "<c16", "<f2"] {
+        for ok in [
+            "<f8", "|b1", ">i4", "<M8[ns]", "<m8", "<U3", "|S5", "|V4", "<c16", "<f2",
+        ] {
             DType::parse(ok).unwrap();
         }
         assert_eq!(DType::parse("<U3").unwrap().itemsize(), 12);

@@ -31,7 +31,10 @@ pub fn dask_header(sub_header: MsgValue, class: &PyType) -> Header {
     Header::from_entries(vec![
         ("sub-header".into(), sub_header),
         ("type".into(), MsgValue::Str(class.typename())),
-        ("type-serialized".into(), MsgValue::Bin(cached_type_serialized(class))),
+        (
+            "type-serialized".into(),
+            MsgValue::Bin(cached_type_serialized(class)),
+        ),
         ("serializer".into(), "dask".into()),
     ])
 }
@@ -59,29 +62,46 @@ impl Family for DaskFamily {
     fn encode<'a>(&self, value: &'a Value, cx: &EncodeCx<'_>) -> Result<Option<Serialized<'a>>> {
         let empty = || MsgValue::Map(vec![]);
         Ok(Some(match value {
-            Value::Bytes(b) => Serialized::new(dask_header(empty(), &PyType::bytes()), vec![Frame::Shared(b.clone())]),
-            Value::ByteArray(b) => {
-                Serialized::new(dask_header(empty(), &PyType::bytearray()), vec![Frame::Shared(b.clone())])
-            }
+            Value::Bytes(b) => Serialized::new(
+                dask_header(empty(), &PyType::bytes()),
+                vec![Frame::Shared(b.clone())],
+            ),
+            Value::ByteArray(b) => Serialized::new(
+                dask_header(empty(), &PyType::bytearray()),
+                vec![Frame::Shared(b.clone())],
+            ),
             Value::MemoryView(m) => {
                 if m.format == "O" {
-                    return Err(Error::Encode("Cannot serialize `memoryview` containing Python objects".into()));
+                    return Err(Error::Encode(
+                        "Cannot serialize `memoryview` containing Python objects".into(),
+                    ));
                 }
                 if m.data.is_empty() && m.shape.len() > 1 {
-                    return Err(Error::Encode("Cannot serialize empty non-1-D `memoryview`".into()));
+                    return Err(Error::Encode(
+                        "Cannot serialize empty non-1-D `memoryview`".into(),
+                    ));
                 }
                 let sub = MsgValue::Map(vec![
                     ("format".into(), MsgValue::Str(m.format.clone())),
-                    ("shape".into(), MsgValue::Array(m.shape.iter().map(|d| MsgValue::from(*d)).collect())),
+                    (
+                        "shape".into(),
+                        MsgValue::Array(m.shape.iter().map(|d| MsgValue::from(*d)).collect()),
+                    ),
                 ]);
-                Serialized::new(dask_header(sub, &PyType::memoryview()), vec![Frame::Shared(m.data.clone())])
+                Serialized::new(
+                    dask_header(sub, &PyType::memoryview()),
+                    vec![Frame::Shared(m.data.clone())],
+                )
             }
             Value::PyArray(a) => {
                 let sub = MsgValue::Map(vec![
                     ("typecode".into(), MsgValue::Str(a.typecode.to_string())),
                     ("writeable".into(), MsgValue::Array(vec![MsgValue::Nil])),
                 ]);
-                Serialized::new(dask_header(sub, &PyType::pyarray()), vec![Frame::Shared(a.data.clone())])
+                Serialized::new(
+                    dask_header(sub, &PyType::pyarray()),
+                    vec![Frame::Shared(a.data.clone())],
+                )
             }
             Value::NdArray(a) => {
                 let (sub, frame) = a.dask_encode()?;
@@ -107,7 +127,12 @@ impl Family for DaskFamily {
 }
 
 /// Decodes the sub-header of a `dask`-family value of `class`.
-pub(crate) fn decode_class(class: &PyType, sub: &MsgValue, frames: &[Bytes], cx: &DecodeCx<'_>) -> Result<Value> {
+pub(crate) fn decode_class(
+    class: &PyType,
+    sub: &MsgValue,
+    frames: &[Bytes],
+    cx: &DecodeCx<'_>,
+) -> Result<Value> {
     match (class.module(), class.qualname()) {
         ("builtins", "bytes") => Ok(Value::Bytes(join(frames))),
         ("builtins", "bytearray") => Ok(Value::ByteArray(join(frames))),
@@ -149,12 +174,17 @@ fn decode_memoryview(sub: &MsgValue, frames: &[Bytes]) -> Result<MemoryView> {
         .collect::<Result<_>>()?;
     let data = join(frames);
     let itemsize = struct_itemsize(&format).ok_or_else(|| {
-        Error::header("sub-header.format", format!("memoryview: cannot cast to unsupported format {format:?}"))
+        Error::header(
+            "sub-header.format",
+            format!("memoryview: cannot cast to unsupported format {format:?}"),
+        )
     })?;
     if data.is_empty() {
         // Python casts with the format only and asserts the shape.
         if shape != [0] {
-            return Err(Error::frames(format!("empty memoryview frame but shape {shape:?}")));
+            return Err(Error::frames(format!(
+                "empty memoryview frame but shape {shape:?}"
+            )));
         }
     } else {
         let n = shape
@@ -177,9 +207,19 @@ fn decode_pyarray(sub: &MsgValue, frames: &[Bytes]) -> Result<PyArray> {
     let (typecode, itemsize) = match (chars.next(), chars.next()) {
         (Some(c), None) => match PyArray::itemsize(c) {
             Some(n) => (c, n),
-            None => return Err(Error::header("sub-header.typecode", format!("bad typecode {tc:?}"))),
+            None => {
+                return Err(Error::header(
+                    "sub-header.typecode",
+                    format!("bad typecode {tc:?}"),
+                ))
+            }
         },
-        _ => return Err(Error::header("sub-header.typecode", format!("bad typecode {tc:?}"))),
+        _ => {
+            return Err(Error::header(
+                "sub-header.typecode",
+                format!("bad typecode {tc:?}"),
+            ))
+        }
     };
     let data = join(frames);
     if data.len() % itemsize != 0 {

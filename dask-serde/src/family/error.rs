@@ -29,7 +29,10 @@ impl Family for ErrorFamily {
     }
 
     fn decode(&self, _header: &Header, frames: &[Bytes], _cx: &DecodeCx<'_>) -> Result<Value> {
-        let parts: Vec<String> = frames.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect();
+        let parts: Vec<String> = frames
+            .iter()
+            .map(|f| String::from_utf8_lossy(f).into_owned())
+            .collect();
         Err(Error::Remote(parts.join("\n")))
     }
 }

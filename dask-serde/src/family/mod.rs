@@ -45,7 +45,8 @@ impl DecodeCx<'_> {
     ///
     /// As [`Registry::deserialize_any`].
     pub fn deserialize(&self, header: &Header, frames: &[Bytes]) -> Result<Value> {
-        self.registry.deserialize_at(header, frames, self.options, self.depth + 1)
+        self.registry
+            .deserialize_at(header, frames, self.options, self.depth + 1)
     }
 }
 

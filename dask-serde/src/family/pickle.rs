@@ -55,7 +55,10 @@ impl Family for PickleFamily {
             Some(MsgValue::Array(a)) => a.as_slice(),
             Some(MsgValue::Nil) | None => &[],
             Some(other) => {
-                return Err(Error::header("writeable", format!("expected an array, found {}", other.kind())))
+                return Err(Error::header(
+                    "writeable",
+                    format!("expected an array, found {}", other.kind()),
+                ))
             }
         };
         // Python zips flags with buffers: a shorter list drops buffers.

@@ -44,9 +44,8 @@ pub fn pack_frames<B: AsRef<[u8]>>(frames: &[B]) -> Vec<u8> {
 ///
 /// [`Error::Frames`] or [`Error::Limit`] describing the inconsistency.
 pub fn unpack_frames(blob: &Bytes, limits: &Limits) -> Result<Vec<Bytes>> {
-    let n = read_u64(blob, 0).ok_or_else(|| {
-        Error::frames(format!("blob of {} bytes has no frame count", blob.len()))
-    })?;
+    let n = read_u64(blob, 0)
+        .ok_or_else(|| Error::frames(format!("blob of {} bytes has no frame count", blob.len())))?;
     let avail = (blob.len() as u64 - 8) / 8;
     if n > avail {
         return Err(Error::frames(format!(
@@ -69,7 +68,9 @@ pub fn unpack_frames(blob: &Bytes, limits: &Limits) -> Result<Vec<Bytes>> {
                 got: len,
             });
         }
-        total = total.checked_add(len).ok_or_else(|| Error::frames("frame lengths overflow"))?;
+        total = total
+            .checked_add(len)
+            .ok_or_else(|| Error::frames("frame lengths overflow"))?;
         lens.push(len as usize);
     }
     if total > limits.max_total_bytes {

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, exactly as CI runs it (.ci/run calls this script).
+#
+#   1. makes the Python venv with pinned distributed==2026.8.0 (if missing)
+#   2. cargo fmt --check
+#   3. cargo clippy --all-targets -D warnings
+#   4. every test, including interop against real Python Dask
+#   5. cargo doc with warnings denied
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Python venv (real Dask for the interop tests)"
+DASK_SERDE_PYTHON="$(bash scripts/setup-python.sh)"
+export DASK_SERDE_PYTHON
+echo "using $DASK_SERDE_PYTHON"
+
+step "cargo fmt --check"
+cargo fmt --all --check
+
+step "cargo clippy"
+cargo clippy --workspace --all-targets --all-features -- -D warnings
+
+step "cargo test"
+cargo test --workspace --all-features
+
+step "cargo doc"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
+
+step "all checks passed"
