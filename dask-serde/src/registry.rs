@@ -53,7 +53,8 @@ where
 /// use dask_serde::{Registry, SerializeOptions, Value};
 ///
 /// let reg = Registry::new();
-/// let s = reg.serialize(&Value::from(vec![1u8, 2, 3]), &SerializeOptions::new())?;
+/// let v = Value::from(vec![1u8, 2, 3]);
+/// let s = reg.serialize(&v, &SerializeOptions::new())?;
 /// assert_eq!(s.header.serializer(), Some("dask"));
 /// # Ok::<(), dask_serde::Error>(())
 /// ```
@@ -444,7 +445,8 @@ impl Registry {
 /// ```
 /// use dask_serde::{serialize, SerializeOptions, Value};
 ///
-/// let s = serialize(&Value::from(vec![0u8; 4]), &SerializeOptions::new())?;
+/// let v = Value::from(vec![0u8; 4]);
+/// let s = serialize(&v, &SerializeOptions::new())?;
 /// assert_eq!(s.header.get("type").and_then(|t| t.as_str()), Some("bytes"));
 /// assert_eq!(s.frames.len(), 1);
 /// # Ok::<(), dask_serde::Error>(())

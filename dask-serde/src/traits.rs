@@ -245,13 +245,16 @@ fn serialize_seq<'a, T: DaskSerialize + 'a>(
     Ok(collection_header(kind, subs, lengths))
 }
 
+/// One collection item: its header and its frames.
+pub(crate) type Item<'f> = (Header, &'f [Bytes]);
+
 /// Walks a collection header: `(sub-header, frames)` per item, with every
 /// range and count checked. Returns the kind and the items.
 pub(crate) fn collection_items<'h, 'f>(
     header: &'h Header,
     frames: &'f [Bytes],
     limits: &Limits,
-) -> Result<(&'h str, Vec<(Header, &'f [Bytes])>)> {
+) -> Result<(&'h str, Vec<Item<'f>>)> {
     if !header.is_collection() {
         return Err(Error::mismatch(
             "a collection",

@@ -45,7 +45,7 @@ impl DType {
             'f' if matches!(n, 2 | 4 | 8 | 16) => n,
             'c' if matches!(n, 8 | 16 | 32) => n,
             'M' | 'm' if n == 8 => {
-                if !unit.is_empty() && !(unit.ends_with(']') && unit.len() > 2) {
+                if !(unit.is_empty() || unit.ends_with(']') && unit.len() > 2) {
                     return Err(bad("invalid datetime unit"));
                 }
                 8
