@@ -415,3 +415,119 @@ fn typed_decoding_reports_mismatches() {
     assert!(<(Bytes, Bytes)>::dask_deserialize(&s.header, &s.frame_bytes()).is_err());
     assert!(HashMap::<String, Bytes>::dask_deserialize(&s.header, &s.frame_bytes()).is_err());
 }
+
+#[test]
+fn msgpack_family_decodes_like_python() {
+    // lists come back as tuples, bytearray as bytes, any map keys
+    let v = Value::Dict(vec![
+        (Value::from(1), Value::List(vec![Value::from(1.5), Value::ByteArray(Bytes::from_static(b"x"))])),
+        (Value::Tuple(vec![Value::from("a"), Value::None]), Value::Bool(false)),
+    ]);
+    let s = serialize(&v, &SerializeOptions::new().serializers(["msgpack"]).iterate_collection(Some(false)))
+        .unwrap()
+        .into_owned();
+    assert_eq!(s.header.serializer(), Some("msgpack"));
+    let back = deserialize_any(&s.header, &s.frame_bytes(), &DeserializeOptions::new()).unwrap();
+    assert_eq!(
+        back,
+        Value::Dict(vec![
+            (Value::from(1), Value::Tuple(vec![Value::from(1.5), bytes(b"x")])),
+            (Value::Tuple(vec![Value::from("a"), Value::None]), Value::Bool(false)),
+        ])
+    );
+    // sets, big ints and arrays are declined -> error family with ["msgpack"] only
+    for v in [
+        Value::Set(vec![Value::from(1)]),
+        Value::int("100000000000000000000000".parse().unwrap()),
+        arr(),
+    ] {
+        let s = serialize(&v, &SerializeOptions::new().serializers(["msgpack"])).unwrap();
+        assert_eq!(s.header.serializer(), Some("error"), "{v:?}");
+        assert_eq!(s.frames.len(), 1, "declining is not a failure: no traceback frame");
+    }
+    // frames are concatenated before decoding, invalid UTF-8 is refused
+    let mut h = Header::new();
+    h.insert("serializer", "msgpack");
+    let split = [Bytes::from_static(&[0x92, 0x01]), Bytes::from_static(&[0x02])];
+    assert_eq!(
+        deserialize_any(&h, &split, &DeserializeOptions::new()).unwrap(),
+        Value::Tuple(vec![Value::from(1), Value::from(2)])
+    );
+    let bad = [Bytes::from_static(&[0xa1, 0xff])];
+    assert!(matches!(deserialize_any(&h, &bad, &DeserializeOptions::new()), Err(Error::Msgpack { .. })));
+}
+
+#[test]
+fn memoryview_and_pyarray_frames_are_validated() {
+    use dask_serde::family::dask::dask_header;
+    use dask_serde::PyType;
+    let mv = |format: &str, shape: Vec<i128>| {
+        dask_header(
+            MsgValue::Map(vec![
+                ("format".into(), format.into()),
+                ("shape".into(), MsgValue::Array(shape.into_iter().map(MsgValue::Int).collect())),
+            ]),
+            &PyType::memoryview(),
+        )
+    };
+    let any = DeserializeOptions::new();
+    let ok = deserialize_any(&mv("i", vec![2, 3]), &[Bytes::from(vec![0u8; 24])], &any).unwrap();
+    assert!(matches!(ok, Value::MemoryView(ref m) if m.shape == [2, 3]));
+    assert!(deserialize_any(&mv("i", vec![2, 3]), &[Bytes::from(vec![0u8; 23])], &any).is_err());
+    assert!(deserialize_any(&mv("O", vec![1]), &[Bytes::from(vec![0u8; 8])], &any).is_err());
+    assert!(deserialize_any(&mv("B", vec![0, 3]), &[Bytes::new()], &any).is_err());
+    assert!(deserialize_any(&mv("B", vec![0]), &[Bytes::new()], &any).is_ok());
+    // encoding refuses what Python refuses
+    let empty_2d = Value::MemoryView(dask_serde::MemoryView { format: "B".into(), shape: vec![0, 2], data: Bytes::new() });
+    let s = serialize(&empty_2d, &SerializeOptions::new().serializers(["dask"])).unwrap();
+    assert_eq!(s.header.serializer(), Some("error"));
+    assert_eq!(s.frames.len(), 2, "a failing family adds the traceback frame");
+
+    let pa = |tc: &str| {
+        dask_header(
+            MsgValue::Map(vec![
+                ("typecode".into(), tc.into()),
+                ("writeable".into(), MsgValue::Array(vec![MsgValue::Nil])),
+            ]),
+            &PyType::pyarray(),
+        )
+    };
+    assert!(deserialize_any(&pa("d"), &[Bytes::from(vec![0u8; 16])], &any).is_ok());
+    assert!(deserialize_any(&pa("d"), &[Bytes::from(vec![0u8; 15])], &any).is_err());
+    assert!(deserialize_any(&pa("x"), &[Bytes::new()], &any).is_err());
+    // split frames are joined
+    let two = [Bytes::from(vec![0u8; 8]), Bytes::from(vec![0u8; 8])];
+    assert!(matches!(deserialize_any(&pa("d"), &two, &any), Ok(Value::PyArray(ref a)) if a.data.len() == 16));
+}
+
+#[test]
+fn unknown_classes_are_not_dispatched() {
+    use dask_serde::family::dask::dask_header;
+    use dask_serde::PyType;
+    let h = dask_header(MsgValue::Map(vec![]), &PyType::new("somewhere", "Thing"));
+    let err = deserialize_any(&h, &[], &DeserializeOptions::new()).unwrap_err();
+    assert_eq!(err.to_string(), "No dispatch for <class 'somewhere.Thing'>");
+    // a cloudpickled class is never executed, just refused
+    let mut h = h.clone();
+    h.insert("type-serialized", Bytes::from_static(b"\x80\x05\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x17cloudpickle.cloudpickle"));
+    assert!(matches!(deserialize_any(&h, &[], &DeserializeOptions::new()), Err(Error::UnknownTypeSerialized(_))));
+}
+
+#[test]
+fn registered_dask_type_loaders_are_used() {
+    use dask_serde::PyType;
+    let mut reg = Registry::new();
+    let class = PyType::new("mylib", "Blob");
+    reg.register_dask_type(
+        class.clone(),
+        Arc::new(|sub: &MsgValue, frames: &[Bytes], _: &DecodeCx<'_>| {
+            Ok(Value::Tuple(vec![
+                Value::from(sub.get("n").and_then(MsgValue::as_int).unwrap_or(-1) as i64),
+                Value::Bytes(frames[0].clone()),
+            ]))
+        }),
+    );
+    let h = dask_serde::family::dask::dask_header(MsgValue::Map(vec![("n".into(), 3.into())]), &class);
+    let v = reg.deserialize_any(&h, &[Bytes::from_static(b"z")], &DeserializeOptions::new()).unwrap();
+    assert_eq!(v, Value::Tuple(vec![Value::from(3), bytes(b"z")]));
+}
