@@ -80,6 +80,7 @@ mod value;
 pub use bytes;
 
 pub use builtins::ndarray::{DType, NdArray};
+pub use builtins::typed::{Array, Element};
 pub use context::Context;
 pub use error::{Error, Result};
 pub use frame::Frame;

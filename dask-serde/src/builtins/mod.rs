@@ -1,3 +1,4 @@
 //! Built-in `dask`-family types beyond plain bytes.
 
 pub mod ndarray;
+pub mod typed;

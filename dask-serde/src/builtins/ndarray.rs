@@ -137,6 +137,8 @@ impl NdArray {
     }
 
     /// A C-ordered (row-major) array; `data` must hold exactly the elements.
+    /// A zero-size array gets all-zero strides, as numpy 2's constructors
+    /// (`np.zeros((0, 3))`) give it, so it is sent the way numpy sends it.
     ///
     /// # Errors
     ///
@@ -308,12 +310,7 @@ impl NdArray {
         let isz = self.dtype.itemsize;
         let mut x = self.clone();
         let mut broadcast_to = None;
-        if x.strides.contains(&0) || (x.size() == 0 && !x.shape.is_empty()) {
-            // numpy 2 gives zero-size arrays all-zero strides; treat them
-            // the way Dask sees them.
-            if x.size() == 0 {
-                x.strides = vec![0; x.shape.len()];
-            }
+        if x.strides.contains(&0) {
             broadcast_to = Some(x.shape.clone());
             let zero_axes: Vec<bool> = x.strides.iter().map(|s| *s == 0).collect();
             for (d, z) in x.shape.iter_mut().zip(&zero_axes) {
@@ -501,8 +498,13 @@ fn contiguous<'a>(itemsize: usize, axes: impl Iterator<Item = (&'a usize, &'a is
     true
 }
 
+/// C-order strides as numpy's constructors make them: all zero for a
+/// zero-size array (numpy 2.x), else the usual row-major strides.
 fn c_strides(itemsize: usize, shape: &[usize]) -> Result<Vec<isize>> {
     let mut strides = vec![0isize; shape.len()];
+    if shape.contains(&0) {
+        return Ok(strides);
+    }
     let mut acc: usize = itemsize;
     for (i, d) in shape.iter().enumerate().rev() {
         strides[i] = isize::try_from(acc).map_err(|_| Error::Encode("array too large".into()))?;

@@ -1,0 +1,423 @@
+//! Typed numeric arrays: `Vec<T>`, `[T]` and the Bytes-backed [`Array<T>`]
+//! travel as numpy arrays (spec §5.5) without copying.
+
+use std::marker::PhantomData;
+
+use bytes::Bytes;
+
+use crate::builtins::ndarray::NdArray;
+use crate::error::{Error, Result};
+use crate::family::dask::dask_header;
+use crate::frame::Frame;
+use crate::header::Header;
+use crate::limits::Limits;
+use crate::msgpack::MsgValue;
+use crate::pytype::PyType;
+use crate::traits::{expect_dask, DaskDeserialize, DaskSerialize};
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A numpy scalar type: `bool`, `i8`–`i64`, `u8`–`u64`, `f32`, `f64`, and
+/// with features `half::f16` and `num_complex::Complex<f32 | f64>`.
+///
+/// `DTYPE` is numpy's `dtype.str` in this machine's byte order (`"<f8"` on
+/// little-endian hosts). This trait is sealed.
+pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static + sealed::Sealed {
+    /// numpy `dtype.str` in native byte order.
+    const DTYPE: &'static str;
+    /// Size in bytes.
+    const SIZE: usize = std::mem::size_of::<Self>();
+    /// Unit of byte swapping (half the size for complex numbers).
+    const SWAP_UNIT: usize = std::mem::size_of::<Self>();
+
+    /// The elements' bytes (no copy).
+    fn as_bytes(items: &[Self]) -> &[u8];
+    /// The bytes as elements when aligned and valid (no copy).
+    fn cast(bytes: &[u8]) -> Option<&[Self]>;
+    /// Copies native-order bytes into elements (any alignment).
+    fn collect(bytes: &[u8]) -> Vec<Self>;
+}
+
+macro_rules! pod_element {
+    ($t:ty, $le:expr, $be:expr) => {
+        pod_element!($t, $le, $be, std::mem::size_of::<$t>());
+    };
+    ($t:ty, $le:expr, $be:expr, $unit:expr) => {
+        impl sealed::Sealed for $t {}
+        impl Element for $t {
+            #[cfg(target_endian = "little")]
+            const DTYPE: &'static str = $le;
+            #[cfg(target_endian = "big")]
+            const DTYPE: &'static str = $be;
+            const SWAP_UNIT: usize = $unit;
+            fn as_bytes(items: &[Self]) -> &[u8] {
+                bytemuck::cast_slice(items)
+            }
+            fn cast(bytes: &[u8]) -> Option<&[Self]> {
+                bytemuck::try_cast_slice(bytes).ok()
+            }
+            fn collect(bytes: &[u8]) -> Vec<Self> {
+                bytemuck::pod_collect_to_vec(bytes)
+            }
+        }
+    };
+}
+
+pod_element!(i8, "|i1", "|i1");
+pod_element!(u8, "|u1", "|u1");
+pod_element!(i16, "<i2", ">i2");
+pod_element!(u16, "<u2", ">u2");
+pod_element!(i32, "<i4", ">i4");
+pod_element!(u32, "<u4", ">u4");
+pod_element!(i64, "<i8", ">i8");
+pod_element!(u64, "<u8", ">u8");
+pod_element!(f32, "<f4", ">f4");
+pod_element!(f64, "<f8", ">f8");
+#[cfg(feature = "half")]
+pod_element!(half::f16, "<f2", ">f2");
+#[cfg(feature = "num-complex")]
+pod_element!(num_complex::Complex<f32>, "<c8", ">c8", 4);
+#[cfg(feature = "num-complex")]
+pod_element!(num_complex::Complex<f64>, "<c16", ">c16", 8);
+
+impl sealed::Sealed for bool {}
+impl Element for bool {
+    const DTYPE: &'static str = "|b1";
+    fn as_bytes(items: &[Self]) -> &[u8] {
+        bytemuck::cast_slice(items)
+    }
+    fn cast(bytes: &[u8]) -> Option<&[Self]> {
+        bytemuck::checked::try_cast_slice(bytes).ok()
+    }
+    fn collect(bytes: &[u8]) -> Vec<Self> {
+        // numpy reads any non-zero byte as True
+        bytes.iter().map(|b| *b != 0).collect()
+    }
+}
+
+/// Bytes in `from` byte order → native order, for elements of `unit`-byte
+/// components.
+fn swapped(bytes: &[u8], unit: usize) -> Vec<u8> {
+    let mut v = bytes.to_vec();
+    if unit > 1 {
+        for chunk in v.chunks_exact_mut(unit) {
+            chunk.reverse();
+        }
+    }
+    v
+}
+
+/// Does `descr` denote the same numpy type as `T::DTYPE`, and must the bytes
+/// be swapped?
+fn dtype_matches<T: Element>(descr: &str) -> Option<bool> {
+    let (want_order, want_rest) = T::DTYPE.split_at(1);
+    if descr.len() < 2 || descr[1..] != *want_rest {
+        return None;
+    }
+    let order = &descr[..1];
+    if want_order == "|" || order == "|" {
+        return (order == want_order).then_some(false);
+    }
+    let native = if cfg!(target_endian = "little") { "<" } else { ">" };
+    match order {
+        "=" => Some(false),
+        o if o == native => Some(false),
+        _ => Some(true),
+    }
+}
+
+/// The numpy sub-header of a contiguous 1-d array of `n` elements.
+fn vec_sub_header<T: Element>(n: usize) -> MsgValue {
+    MsgValue::Map(vec![
+        (
+            "dtype".into(),
+            MsgValue::Array(vec![MsgValue::Int(0), MsgValue::from(T::DTYPE)]),
+        ),
+        ("shape".into(), MsgValue::Array(vec![MsgValue::from(n)])),
+        ("strides".into(), MsgValue::Array(vec![MsgValue::from(T::SIZE)])),
+        ("writeable".into(), MsgValue::Array(vec![MsgValue::Bool(true)])),
+    ])
+}
+
+fn serialize_slice<'a, T: Element>(items: &'a [T], frames: &mut Vec<Frame<'a>>) -> Header {
+    frames.push(Frame::Borrowed(T::as_bytes(items)));
+    dask_header(vec_sub_header::<T>(items.len()), &PyType::ndarray())
+}
+
+/// Decodes a numpy value of element type `T` (any layout, either byte
+/// order), validated.
+fn decode_nd<T: Element>(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<(NdArray, bool)> {
+    limits.check_frames(frames.len())?;
+    let (_, sub) = expect_dask(header, &[PyType::ndarray()], "numpy.ndarray")?;
+    let nd = NdArray::dask_decode(sub, frames)?;
+    let swap = dtype_matches::<T>(nd.dtype().descr()).ok_or_else(|| {
+        Error::mismatch(
+            format!("an array of {}", T::DTYPE),
+            format!("dtype {}", nd.dtype().descr()),
+        )
+    })?;
+    Ok((nd, swap))
+}
+
+fn to_vec<T: Element>(nd: &NdArray, swap: bool) -> Vec<T> {
+    let c = nd.to_c_bytes();
+    if swap {
+        T::collect(&swapped(&c, T::SWAP_UNIT))
+    } else {
+        T::collect(&c)
+    }
+}
+
+macro_rules! vec_impls {
+    ($($t:ty),* $(,)?) => {$(
+        /// A 1-d numpy array; the frame borrows the elements.
+        impl DaskSerialize for [$t] {
+            fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
+                Ok(serialize_slice(self, frames))
+            }
+        }
+        /// A 1-d numpy array; the frame borrows the elements.
+        impl DaskSerialize for Vec<$t> {
+            fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
+                Ok(serialize_slice(self, frames))
+            }
+        }
+        /// From a 1-d numpy array (one copy; use [`Array`] to share the frame).
+        impl DaskDeserialize for Vec<$t> {
+            fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+                let (nd, swap) = decode_nd::<$t>(header, frames, limits)?;
+                if nd.shape().len() != 1 {
+                    return Err(Error::mismatch("a 1-d array", format!("shape {:?}", nd.shape())));
+                }
+                Ok(to_vec(&nd, swap))
+            }
+        }
+    )*};
+}
+
+vec_impls!(bool, i8, i16, i32, i64, u16, u32, u64, f32, f64);
+#[cfg(feature = "half")]
+vec_impls!(half::f16);
+#[cfg(feature = "num-complex")]
+vec_impls!(num_complex::Complex<f32>, num_complex::Complex<f64>);
+
+/// Owner that lets a `Vec<T>` back a [`Bytes`] without copying.
+struct VecOwner<T: Element>(Vec<T>);
+
+impl<T: Element> AsRef<[u8]> for VecOwner<T> {
+    fn as_ref(&self) -> &[u8] {
+        T::as_bytes(&self.0)
+    }
+}
+
+fn bytes_of_vec<T: Element>(v: Vec<T>) -> Bytes {
+    Bytes::from_owner(VecOwner(v))
+}
+
+/// A typed n-dimensional numpy array over shared [`Bytes`].
+///
+/// Serializing sends the buffer as the frame without copying; decoding
+/// shares the received frame when it is in native byte order and aligned
+/// for `T` (a misaligned or byte-swapped frame costs exactly one copy,
+/// see [`Array::shares_frame`]). Fortran order, broadcasting and other
+/// strides are kept as views.
+///
+/// # Examples
+///
+/// ```
+/// use dask_serde::{Array, DaskDeserialize, DaskSerialize};
+///
+/// let a = Array::from_shape_vec(vec![2, 3], vec![1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0])?;
+/// let s = a.dask_serialize()?;
+/// assert_eq!(s.frames[0].as_ptr(), a.as_slice().unwrap().as_ptr().cast());
+/// let frames = s.frame_bytes();
+/// let back = Array::<f64>::dask_deserialize(&s.header, &frames)?;
+/// assert_eq!(back.shape(), &[2, 3]);
+/// assert_eq!(back.get(&[1, 2]), Some(6.0));
+/// # Ok::<(), dask_serde::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct Array<T: Element> {
+    nd: NdArray,
+    _t: PhantomData<T>,
+}
+
+impl<T: Element> PartialEq for Array<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.nd == other.nd
+    }
+}
+
+impl<T: Element> Array<T> {
+    /// A 1-d array owning `v` (no copy).
+    pub fn from_vec(v: Vec<T>) -> Self {
+        let n = v.len();
+        // a contiguous vector always fits its own shape
+        Self::from_shape_vec(vec![n], v).unwrap_or_else(|_| unreachable!("length matches"))
+    }
+
+    /// A C-ordered array of `shape` owning `v` (no copy).
+    ///
+    /// # Errors
+    ///
+    /// `v.len()` is not the product of `shape`.
+    pub fn from_shape_vec(shape: Vec<usize>, v: Vec<T>) -> Result<Self> {
+        Self::wrap(NdArray::from_c_order(T::DTYPE, shape, bytes_of_vec(v))?)
+    }
+
+    /// A Fortran-ordered array of `shape` whose elements `v` are in
+    /// column-major order (no copy).
+    ///
+    /// # Errors
+    ///
+    /// `v.len()` is not the product of `shape`.
+    pub fn from_shape_vec_f(shape: Vec<usize>, v: Vec<T>) -> Result<Self> {
+        Self::wrap(NdArray::from_f_order(T::DTYPE, shape, bytes_of_vec(v))?)
+    }
+
+    /// Views an [`NdArray`] of dtype `T::DTYPE` as typed, copying once if
+    /// it is byte-swapped or misaligned for `T`.
+    ///
+    /// # Errors
+    ///
+    /// The dtype is not `T`'s.
+    pub fn from_ndarray(nd: NdArray) -> Result<Self> {
+        let swap = dtype_matches::<T>(nd.dtype().descr()).ok_or_else(|| {
+            Error::mismatch(
+                format!("an array of {}", T::DTYPE),
+                format!("dtype {}", nd.dtype().descr()),
+            )
+        })?;
+        if !swap && Self::aligned(&nd) {
+            return Self::wrap(nd);
+        }
+        let w = nd.is_writeable();
+        let v = to_vec::<T>(&nd, swap);
+        Ok(Self::from_shape_vec(nd.shape().to_vec(), v)?.with_writeable(w))
+    }
+
+    fn aligned(nd: &NdArray) -> bool {
+        let align = std::mem::align_of::<T>();
+        let base = nd.buffer().as_ptr() as usize + nd.offset();
+        base % align == 0 && nd.strides().iter().all(|s| s.unsigned_abs() % align == 0)
+    }
+
+    fn wrap(nd: NdArray) -> Result<Self> {
+        if nd.dtype().descr() != T::DTYPE {
+            return Err(Error::mismatch(T::DTYPE, nd.dtype().descr().to_owned()));
+        }
+        Ok(Array { nd, _t: PhantomData })
+    }
+
+    fn with_writeable(mut self, w: bool) -> Self {
+        self.nd.set_writeable(w);
+        self
+    }
+
+    /// The shape.
+    pub fn shape(&self) -> &[usize] {
+        self.nd.shape()
+    }
+    /// Number of dimensions.
+    pub fn ndim(&self) -> usize {
+        self.nd.shape().len()
+    }
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.nd.size()
+    }
+    /// `true` when there are no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The untyped array.
+    pub fn as_ndarray(&self) -> &NdArray {
+        &self.nd
+    }
+    /// Converts into the untyped array.
+    pub fn into_ndarray(self) -> NdArray {
+        self.nd
+    }
+    /// `true` if this array's memory lies inside `frame` (it was decoded
+    /// without copying).
+    pub fn shares_frame(&self, frame: &Bytes) -> bool {
+        let r = frame.as_ptr_range();
+        let p = self.nd.buffer().as_ptr();
+        self.nd.buffer().is_empty() || (r.start <= p && p < r.end)
+    }
+
+    /// The elements in memory order when the array is C-contiguous (a
+    /// borrow, no copy); `None` for other layouts.
+    pub fn as_slice(&self) -> Option<&[T]> {
+        if !self.nd.is_c_contiguous() {
+            return None;
+        }
+        let start = self.nd.offset();
+        let end = start + self.len() * T::SIZE;
+        T::cast(self.nd.buffer().get(start..end)?)
+    }
+
+    /// The elements in C order (copied).
+    pub fn to_vec(&self) -> Vec<T> {
+        match self.as_slice() {
+            Some(s) => s.to_vec(),
+            None => T::collect(&self.nd.to_c_bytes()),
+        }
+    }
+
+    /// The element at a multi-index, or `None` when out of bounds.
+    pub fn get(&self, index: &[usize]) -> Option<T> {
+        if index.len() != self.ndim() || index.iter().zip(self.shape()).any(|(i, d)| i >= d) {
+            return None;
+        }
+        let off = index
+            .iter()
+            .zip(self.nd.strides())
+            .fold(self.nd.offset() as isize, |acc, (i, s)| acc + *i as isize * s);
+        let off = usize::try_from(off).ok()?;
+        let bytes = self.nd.buffer().get(off..off + T::SIZE)?;
+        T::cast(bytes)
+            .and_then(|s| s.first().copied())
+            .or_else(|| T::collect(bytes).first().copied())
+    }
+}
+
+impl<T: Element> DaskSerialize for Array<T> {
+    fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
+        self.nd.serialize_into(frames)
+    }
+}
+
+impl<T: Element> DaskDeserialize for Array<T> {
+    /// Shares the frame when it is aligned and in native byte order.
+    fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+        let (nd, _) = decode_nd::<T>(header, frames, limits)?;
+        Array::from_ndarray(nd)
+    }
+}
+
+impl DaskSerialize for NdArray {
+    /// Contiguous arrays are sent without copying.
+    fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
+        let (sub, frame) = self.dask_encode()?;
+        frames.push(frame);
+        Ok(dask_header(sub, &PyType::ndarray()))
+    }
+}
+
+impl DaskDeserialize for NdArray {
+    /// A view of the received frame (no copy).
+    fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+        limits.check_frames(frames.len())?;
+        let (_, sub) = expect_dask(header, &[PyType::ndarray()], "numpy.ndarray")?;
+        NdArray::dask_decode(sub, frames)
+    }
+}
+
+impl<T: Element> From<Vec<T>> for Array<T> {
+    fn from(v: Vec<T>) -> Self {
+        Array::from_vec(v)
+    }
+}
