@@ -136,3 +136,88 @@ fn big_endian_and_fortran_arrays_decode() {
     let s2 = s2.dask_serialize().unwrap();
     assert!(Vec::<f32>::dask_deserialize(&s2.header, &s2.frame_bytes()).is_err());
 }
+
+mod with_ndarray {
+    use super::*;
+    use ndarray::{arr2, s, Array1, Array2, ShapeBuilder};
+
+    #[test]
+    fn c_and_fortran_arrays_are_borrowed() {
+        let c = arr2(&[[1.0f64, 2.0, 3.0], [4.0, 5.0, 6.0]]);
+        let s = c.dask_serialize().unwrap();
+        assert!(matches!(s.frames[0], Frame::Borrowed(_)));
+        assert_eq!(s.frames[0].as_ptr(), c.as_ptr().cast::<u8>());
+        let f = Array2::from_shape_vec((2, 3).f(), vec![1.0f32, 4.0, 2.0, 5.0, 3.0, 6.0]).unwrap();
+        let sf = f.dask_serialize().unwrap();
+        assert_eq!(sf.frames[0].as_ptr(), f.as_ptr().cast::<u8>());
+        let strides: Vec<i128> = sub(&sf)
+            .get("strides")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_int().unwrap())
+            .collect();
+        assert_eq!(strides, [4, 8]);
+        // same bytes as the typed Array path
+        let typed = Array::from_shape_vec(vec![2, 3], vec![1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+        assert_eq!(
+            typed.dask_serialize().unwrap().to_packed().unwrap(),
+            s.to_packed().unwrap()
+        );
+        // round trips
+        let back: Array2<f64> = Array2::dask_deserialize(&s.header, &s.frame_bytes()).unwrap();
+        assert_eq!(back, c);
+        let back: Array2<f32> = Array2::dask_deserialize(&sf.header, &sf.frame_bytes()).unwrap();
+        assert_eq!(back, f);
+        assert!(
+            Array1::<f64>::dask_deserialize(&s.header, &s.frame_bytes()).is_err(),
+            "wrong rank"
+        );
+    }
+
+    #[test]
+    fn strided_views_are_compacted() {
+        let base = Array2::from_shape_vec((3, 4), (0..12).map(|x| x as i16).collect()).unwrap();
+        let view = base.slice(s![.., ..;2]);
+        let s = view.dask_serialize().unwrap();
+        assert!(matches!(s.frames[0], Frame::Shared(_)), "non-contiguous: copied");
+        let back: Array2<i16> = Array2::dask_deserialize(&s.header, &s.frame_bytes()).unwrap();
+        assert_eq!(back, view);
+        let rev = base.slice(s![..;-1, ..]);
+        let s = rev.dask_serialize().unwrap();
+        let back: Array2<i16> = Array2::dask_deserialize(&s.header, &s.frame_bytes()).unwrap();
+        assert_eq!(back, rev);
+    }
+
+    #[test]
+    fn views_share_received_frames() {
+        let a = Array2::from_shape_vec((2, 2), vec![1u32, 2, 3, 4]).unwrap();
+        let s = a.dask_serialize().unwrap().into_owned();
+        let frames = s.frame_bytes();
+        let typed = Array::<u32>::dask_deserialize(&s.header, &frames).unwrap();
+        let view = typed.view().unwrap();
+        assert_eq!(view.as_ptr().cast::<u8>(), frames[0].as_ptr());
+        assert_eq!(view, a.into_dyn());
+        // broadcast: (4, 3) from a (3,) row, zero stride on axis 0
+        let row = NdArray::from_c_order(
+            "<u4",
+            vec![1, 3],
+            Bytes::from(vec![1u8, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]),
+        )
+        .unwrap();
+        let b = Array::<u32>::from_ndarray(row.broadcast_to(&[4, 3]).unwrap()).unwrap();
+        let v = b.view().unwrap();
+        assert_eq!(v.shape(), &[4, 3]);
+        assert_eq!(v[[3, 2]], 3);
+        // zero-size arrays use numpy 2's zero strides and the broadcast path
+        let z = Array2::<f32>::zeros((0, 3));
+        let s = z.dask_serialize().unwrap();
+        assert_eq!(
+            sub(&s).get("broadcast_to").unwrap(),
+            &MsgValue::Array(vec![0.into(), 3.into()])
+        );
+        let back: Array2<f32> = Array2::dask_deserialize(&s.header, &s.frame_bytes()).unwrap();
+        assert_eq!(back.shape(), &[0, 3]);
+    }
+}

@@ -1,4 +1,6 @@
 //! Built-in `dask`-family types beyond plain bytes.
 
 pub mod ndarray;
+#[cfg(feature = "ndarray")]
+pub mod ndarray_crate;
 pub mod typed;
