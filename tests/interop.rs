@@ -12,7 +12,11 @@ use serde_json::Value as Json;
 
 /// The vectors of the foundation's scope: serialize level, plain
 /// `serialize` API, not needing numpy features that come later.
-const LATER: &[&str] = &["ser_ndarray_structured", "ser_ndarray_object", "ser_pickle_oob_buffer"];
+const LATER: &[&str] = &[
+    "ser_ndarray_structured",
+    "ser_ndarray_object",
+    "ser_pickle_oob_buffer",
+];
 
 fn in_scope(v: &Vector) -> bool {
     v.level() == "serialize" && v.api() == "serialize" && !LATER.contains(&v.name.as_str())
@@ -21,9 +25,11 @@ fn in_scope(v: &Vector) -> bool {
 fn decode(doc: &Json, blob: &[u8]) -> Result<(Value, OwnedSerialized), dask_serde::Error> {
     let s = OwnedSerialized::from_packed(&Bytes::copy_from_slice(blob), &Limits::default())?;
     let mut opts = DeserializeOptions::new();
-    opts.deserializers = doc["decode_params"]["deserializers"]
-        .as_array()
-        .map(|a| a.iter().map(|x| x.as_str().unwrap_or_default().to_owned()).collect());
+    opts.deserializers = doc["decode_params"]["deserializers"].as_array().map(|a| {
+        a.iter()
+            .map(|x| x.as_str().unwrap_or_default().to_owned())
+            .collect()
+    });
     let v = deserialize_any(&s.header, &s.frame_bytes(), &opts)?;
     Ok((v, s))
 }
@@ -81,14 +87,21 @@ fn python_encodes_rust_decodes() {
             }
         };
         if v.reproducible() && blob != v.blob[..] {
-            failures.push(format!("{}: Python's fresh encoding differs from the fixture", v.name));
+            failures.push(format!(
+                "{}: Python's fresh encoding differs from the fixture",
+                v.name
+            ));
         }
         match rust_check(&v.doc, &blob) {
             Ok(()) => passed.push(v.name.clone()),
             Err(e) => failures.push(format!("{}: {e}", v.name)),
         }
     }
-    eprintln!("Python -> Rust: {} vectors passed: {}", passed.len(), passed.join(", "));
+    eprintln!(
+        "Python -> Rust: {} vectors passed: {}",
+        passed.len(),
+        passed.join(", ")
+    );
     assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
     assert_eq!(passed.len(), 26, "{passed:?}");
 }
@@ -114,7 +127,11 @@ fn rust_encodes_python_decodes() {
             Err(e) => failures.push(format!("{}: Python says: {e}", v.name)),
         }
     }
-    eprintln!("Rust -> Python: {} vectors passed: {}", passed.len(), passed.join(", "));
+    eprintln!(
+        "Rust -> Python: {} vectors passed: {}",
+        passed.len(),
+        passed.join(", ")
+    );
     assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
     assert_eq!(passed.len(), 26, "{passed:?}");
 }
@@ -124,7 +141,8 @@ fn python_checks_the_fixtures_themselves() {
     // guards the harness: real Dask accepts every in-scope fixture
     let mut py = Harness::start();
     for v in vectors().iter().filter(|v| in_scope(v)) {
-        py.check(&v.doc, &v.blob).unwrap_or_else(|e| panic!("{}: {e}", v.name));
+        py.check(&v.doc, &v.blob)
+            .unwrap_or_else(|e| panic!("{}: {e}", v.name));
     }
 }
 
@@ -138,7 +156,10 @@ fn the_checker_rejects_wrong_values() {
     wrong["value"] = serde_json::json!({"bytes": "68656c6c6f21"});
     assert!(py.check(&wrong, &v.blob).is_err());
     wrong["value"] = serde_json::json!({"bytearray": "68656c6c6f"});
-    assert!(py.check(&wrong, &v.blob).is_err(), "bytes vs bytearray must differ on the dask path");
+    assert!(
+        py.check(&wrong, &v.blob).is_err(),
+        "bytes vs bytearray must differ on the dask path"
+    );
 }
 
 /// Python generates random values and encodes them with real Dask; Rust
@@ -163,7 +184,8 @@ fn random_round_trip(kind: &str, seed: u64, count: usize) {
         }
         // re-encode what Rust decoded (not the JSON): the value as Rust holds it
         let (decoded, _) = decode(case, &blob).expect("decoded above");
-        let ours = match dask_serde::serialize(&decoded, &serialize_options(case)).and_then(|s| s.to_packed()) {
+        let ours = match dask_serde::serialize(&decoded, &serialize_options(case)).and_then(|s| s.to_packed())
+        {
             Ok(b) => b,
             Err(e) => {
                 failures.push(format!("case {i}: Rust could not re-encode: {e}"));
@@ -183,9 +205,15 @@ fn random_round_trip(kind: &str, seed: u64, count: usize) {
 }
 
 fn seed() -> u64 {
-    let s = std::env::var("DASK_SERDE_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(|| {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(1)
-    });
+    let s = std::env::var("DASK_SERDE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(1)
+        });
     eprintln!("random interop seed: {s} (rerun with DASK_SERDE_SEED={s})");
     s
 }
@@ -203,4 +231,12 @@ fn random_collections_round_trip() {
 #[test]
 fn random_generic_objects_round_trip() {
     random_round_trip("generic", seed(), 100);
+}
+
+/// numpy generates random arrays (random dtype, 0–4 dimensions, sizes
+/// including zero, C/F order, sliced, reversed and broadcast views,
+/// read-only flags) that make the trip Python → Rust → Python unchanged.
+#[test]
+fn random_numpy_arrays_round_trip() {
+    random_round_trip("ndarray", seed(), 300);
 }

@@ -420,19 +420,33 @@ fn typed_decoding_reports_mismatches() {
 fn msgpack_family_decodes_like_python() {
     // lists come back as tuples, bytearray as bytes, any map keys
     let v = Value::Dict(vec![
-        (Value::from(1), Value::List(vec![Value::from(1.5), Value::ByteArray(Bytes::from_static(b"x"))])),
-        (Value::Tuple(vec![Value::from("a"), Value::None]), Value::Bool(false)),
+        (
+            Value::from(1),
+            Value::List(vec![Value::from(1.5), Value::ByteArray(Bytes::from_static(b"x"))]),
+        ),
+        (
+            Value::Tuple(vec![Value::from("a"), Value::None]),
+            Value::Bool(false),
+        ),
     ]);
-    let s = serialize(&v, &SerializeOptions::new().serializers(["msgpack"]).iterate_collection(Some(false)))
-        .unwrap()
-        .into_owned();
+    let s = serialize(
+        &v,
+        &SerializeOptions::new()
+            .serializers(["msgpack"])
+            .iterate_collection(Some(false)),
+    )
+    .unwrap()
+    .into_owned();
     assert_eq!(s.header.serializer(), Some("msgpack"));
     let back = deserialize_any(&s.header, &s.frame_bytes(), &DeserializeOptions::new()).unwrap();
     assert_eq!(
         back,
         Value::Dict(vec![
             (Value::from(1), Value::Tuple(vec![Value::from(1.5), bytes(b"x")])),
-            (Value::Tuple(vec![Value::from("a"), Value::None]), Value::Bool(false)),
+            (
+                Value::Tuple(vec![Value::from("a"), Value::None]),
+                Value::Bool(false)
+            ),
         ])
     );
     // sets, big ints and arrays are declined -> error family with ["msgpack"] only
@@ -443,7 +457,11 @@ fn msgpack_family_decodes_like_python() {
     ] {
         let s = serialize(&v, &SerializeOptions::new().serializers(["msgpack"])).unwrap();
         assert_eq!(s.header.serializer(), Some("error"), "{v:?}");
-        assert_eq!(s.frames.len(), 1, "declining is not a failure: no traceback frame");
+        assert_eq!(
+            s.frames.len(),
+            1,
+            "declining is not a failure: no traceback frame"
+        );
     }
     // frames are concatenated before decoding, invalid UTF-8 is refused
     let mut h = Header::new();
@@ -454,7 +472,10 @@ fn msgpack_family_decodes_like_python() {
         Value::Tuple(vec![Value::from(1), Value::from(2)])
     );
     let bad = [Bytes::from_static(&[0xa1, 0xff])];
-    assert!(matches!(deserialize_any(&h, &bad, &DeserializeOptions::new()), Err(Error::Msgpack { .. })));
+    assert!(matches!(
+        deserialize_any(&h, &bad, &DeserializeOptions::new()),
+        Err(Error::Msgpack { .. })
+    ));
 }
 
 #[test]
@@ -465,7 +486,10 @@ fn memoryview_and_pyarray_frames_are_validated() {
         dask_header(
             MsgValue::Map(vec![
                 ("format".into(), format.into()),
-                ("shape".into(), MsgValue::Array(shape.into_iter().map(MsgValue::Int).collect())),
+                (
+                    "shape".into(),
+                    MsgValue::Array(shape.into_iter().map(MsgValue::Int).collect()),
+                ),
             ]),
             &PyType::memoryview(),
         )
@@ -478,7 +502,11 @@ fn memoryview_and_pyarray_frames_are_validated() {
     assert!(deserialize_any(&mv("B", vec![0, 3]), &[Bytes::new()], &any).is_err());
     assert!(deserialize_any(&mv("B", vec![0]), &[Bytes::new()], &any).is_ok());
     // encoding refuses what Python refuses
-    let empty_2d = Value::MemoryView(dask_serde::MemoryView { format: "B".into(), shape: vec![0, 2], data: Bytes::new() });
+    let empty_2d = Value::MemoryView(dask_serde::MemoryView {
+        format: "B".into(),
+        shape: vec![0, 2],
+        data: Bytes::new(),
+    });
     let s = serialize(&empty_2d, &SerializeOptions::new().serializers(["dask"])).unwrap();
     assert_eq!(s.header.serializer(), Some("error"));
     assert_eq!(s.frames.len(), 2, "a failing family adds the traceback frame");
@@ -509,8 +537,14 @@ fn unknown_classes_are_not_dispatched() {
     assert_eq!(err.to_string(), "No dispatch for <class 'somewhere.Thing'>");
     // a cloudpickled class is never executed, just refused
     let mut h = h.clone();
-    h.insert("type-serialized", Bytes::from_static(b"\x80\x05\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x17cloudpickle.cloudpickle"));
-    assert!(matches!(deserialize_any(&h, &[], &DeserializeOptions::new()), Err(Error::UnknownTypeSerialized(_))));
+    h.insert(
+        "type-serialized",
+        Bytes::from_static(b"\x80\x05\x95\x10\x00\x00\x00\x00\x00\x00\x00\x8c\x17cloudpickle.cloudpickle"),
+    );
+    assert!(matches!(
+        deserialize_any(&h, &[], &DeserializeOptions::new()),
+        Err(Error::UnknownTypeSerialized(_))
+    ));
 }
 
 #[test]
@@ -528,6 +562,8 @@ fn registered_dask_type_loaders_are_used() {
         }),
     );
     let h = dask_serde::family::dask::dask_header(MsgValue::Map(vec![("n".into(), 3.into())]), &class);
-    let v = reg.deserialize_any(&h, &[Bytes::from_static(b"z")], &DeserializeOptions::new()).unwrap();
+    let v = reg
+        .deserialize_any(&h, &[Bytes::from_static(b"z")], &DeserializeOptions::new())
+        .unwrap();
     assert_eq!(v, Value::Tuple(vec![Value::from(3), bytes(b"z")]));
 }

@@ -1501,6 +1501,46 @@ class Gen:
             a.flags.writeable = False
         return a
 
+    def ndarray_any(self):
+        """A random array for the numpy property test: random dtype, 0-4
+        dimensions, sizes including zero, C/F order, strided (sliced,
+        negative-step) and broadcast views, read-only flags."""
+        r = self.r
+        dt = np.dtype(r.choice(_NP_DTYPES + ["|V4", "<M8[us]", ">u2", ">c16", "<U1", "|S1"]))
+        ndim = r.randint(0, 4)
+        shape = tuple(r.choice([0, 1, 1, 2, 3, 4]) for _ in range(ndim))
+        n = math.prod(shape)
+        if dt.kind == "b":
+            raw = bytes(r.randint(0, 1) for _ in range(n))
+        elif dt.kind == "U":
+            raw = np.array([self.str_()[: dt.itemsize // 4] for _ in range(n)], dtype=dt).tobytes()
+        elif dt.kind == "S":
+            raw = np.array([self.bytes_(dt.itemsize) for _ in range(n)], dtype=dt).tobytes()
+        else:
+            raw = r.randbytes(n * dt.itemsize)
+        a = np.empty(shape, dtype=dt) if r.random() < 0.5 else np.zeros(shape, dtype=dt)
+        if n:
+            a[...] = np.frombuffer(raw, dtype=dt).reshape(shape)
+        c = r.randrange(6)
+        if c == 0 and a.ndim > 1:
+            a = np.asfortranarray(a)
+        elif c == 1 and a.ndim >= 1 and a.size >= 2:
+            big = np.empty(a.shape[:-1] + (2 * a.shape[-1],), dtype=dt)
+            big[..., ::2] = a
+            a = big[..., ::2]
+        elif c == 2 and a.ndim >= 1 and a.size >= 2:
+            a = a[::-1]
+        elif c == 3 and a.size:
+            base = a[tuple(slice(0, 1) for _ in range(a.ndim))] if a.ndim else a
+            target = tuple(r.choice([1, 2, 3]) for _ in range(max(a.ndim, 1)))
+            a = np.broadcast_to(base, target)
+        # (Dask sends a read-only non-contiguous array as a writeable copy,
+        # so only contiguous arrays are made read-only here.)
+        contiguous = a.flags.c_contiguous or a.flags.f_contiguous
+        if r.random() < 0.2 and a.flags.writeable and contiguous:
+            a.flags.writeable = False
+        return a
+
     def dask_leaf(self, hashable_only=False):
         r = self.r
         if hashable_only:
@@ -1636,8 +1676,10 @@ class Gen:
                 params = {"serializers": mode.split("+")}
         elif kind == "generic":
             value = self.obj(0) if r.random() < 0.8 else [self.obj(0) for _ in range(r.randint(1, 3))]
+        elif kind == "ndarray":
+            value = self.ndarray_any()
         else:
-            raise HarnessError(f"random: unknown kind {kind!r} (plain, collections, generic)")
+            raise HarnessError(f"random: unknown kind {kind!r} (plain, collections, generic, ndarray)")
         canon = to_canon(build(to_canon(value)))  # set order as rebuilt from JSON
         if to_canon(build(canon)) != canon:
             # Python cannot rebuild this set order from JSON: draw another value.
@@ -1805,8 +1847,8 @@ def op_random(req):
         raise HarnessError("random: 'seed' must be an integer")
     if type(count) is not int or not 0 <= count <= 10000:
         raise HarnessError("random: 'count' must be an integer in 0..10000")
-    if kind not in ("plain", "collections", "generic"):
-        raise HarnessError(f"random: 'kind' must be plain, collections or generic, got {_short(kind)}")
+    if kind not in ("plain", "collections", "generic", "ndarray"):
+        raise HarnessError(f"random: 'kind' must be plain, collections, generic or ndarray, got {_short(kind)}")
     if type(verify) is not bool:
         raise HarnessError("random: 'verify' must be a boolean")
     g = Gen(seed)
