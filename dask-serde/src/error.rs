@@ -128,6 +128,38 @@ pub enum Error {
         message: String,
     },
 
+    /// Decoding an attribute of a derived struct failed.
+    #[error("field `{name}` of {class}: {source}")]
+    Field {
+        /// The Python class of the struct.
+        class: String,
+        /// The attribute name on the wire.
+        name: String,
+        /// What went wrong.
+        source: Box<Error>,
+    },
+
+    /// A derived struct was decoded from data that lacks one of its
+    /// attributes (and the field has no default).
+    #[error("missing field `{name}` of {class}")]
+    MissingField {
+        /// The Python class of the struct.
+        class: String,
+        /// The attribute name on the wire.
+        name: String,
+    },
+
+    /// `deny_unknown_fields`: the data has an attribute the struct does not.
+    #[error("unknown field `{name}` of {class}, expected one of {expected}")]
+    UnknownField {
+        /// The Python class of the struct.
+        class: String,
+        /// The attribute found in the data.
+        name: String,
+        /// The attributes the struct has.
+        expected: String,
+    },
+
     /// An error raised by a user-registered family.
     #[error("family {family:?}: {message}")]
     Family {
@@ -149,6 +181,8 @@ impl Error {
             | Error::Remote(_)
             | Error::NoDispatch(_)
             | Error::TypeMismatch { .. } => "TypeError",
+            Error::Field { source, .. } => source.python_type(),
+            Error::MissingField { .. } | Error::UnknownField { .. } => "AttributeError",
             Error::UnknownFamily(_) => "KeyError",
             _ => "ValueError",
         }

@@ -56,10 +56,14 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+#[doc(hidden)]
+#[path = "private.rs"]
+pub mod __private;
 pub mod builtins;
 mod context;
 mod error;
 pub mod family;
+pub mod field;
 mod frame;
 mod generic;
 mod header;
@@ -78,6 +82,9 @@ pub mod transport;
 mod value;
 
 pub use bytes;
+
+#[cfg(feature = "derive")]
+pub use dask_serde_derive::{DaskDeserialize, DaskSerialize};
 
 pub use builtins::ndarray::{DType, NdArray};
 pub use builtins::typed::{Array, Element};

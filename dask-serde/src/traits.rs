@@ -86,6 +86,16 @@ pub(crate) fn expect_dask<'h>(
     classes: &[PyType],
     expected: &str,
 ) -> Result<(PyType, &'h MsgValue)> {
+    let (class, sub) = expect_dask_any(header, expected)?;
+    if !classes.contains(&class) {
+        return Err(Error::mismatch(expected, class.path()));
+    }
+    Ok((class, sub))
+}
+
+/// Checks that `header` is a `dask`-family value and returns its class and
+/// sub-header.
+pub(crate) fn expect_dask_any<'h>(header: &'h Header, expected: &str) -> Result<(PyType, &'h MsgValue)> {
     match header.serializer() {
         Some("dask") => {}
         Some("error") => {
@@ -105,9 +115,6 @@ pub(crate) fn expect_dask<'h>(
         .as_bin()
         .ok_or_else(|| Error::header("type-serialized", "expected bin"))?;
     let class = PyType::from_type_serialized(ts)?;
-    if !classes.contains(&class) {
-        return Err(Error::mismatch(expected, class.path()));
-    }
     Ok((class, header.req("sub-header", "header")?))
 }
 
@@ -229,7 +236,7 @@ fn collection_header(kind: &str, subs: Vec<MsgValue>, lengths: Vec<MsgValue>) ->
     ])
 }
 
-fn serialize_seq<'a, T: DaskSerialize + 'a>(
+pub(crate) fn serialize_seq<'a, T: DaskSerialize + 'a>(
     kind: &str,
     items: impl Iterator<Item = &'a T>,
     frames: &mut Vec<Frame<'a>>,

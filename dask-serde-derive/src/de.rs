@@ -1,0 +1,219 @@
+//! Code generation for `#[derive(DaskDeserialize)]`.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+
+use crate::ast::{Container, Data, Field, Variant};
+use crate::attr::Default;
+use crate::bound;
+
+pub fn expand(cont: &Container<'_>, krate: &syn::Path) -> TokenStream {
+    match &cont.data {
+        Data::Struct(fields) => expand_struct(cont, fields, krate),
+        Data::Enum(variants) => expand_enum(cont, variants, krate),
+    }
+}
+
+fn read_field(f: &Field<'_>, krate: &syn::Path) -> TokenStream {
+    let ty = f.ty;
+    let span = ty.span();
+    if let Some(with) = &f.attrs.with {
+        quote_spanned!(span=> #with::deserialize_field(__value))
+    } else if f.attrs.frame.is_some() {
+        quote_spanned!(span=> __value.decode::<#ty>())
+    } else if f.attrs.header.is_some() {
+        quote_spanned!(span=> __value.simple().and_then(<#ty as #krate::__private::FromMsgpack>::from_msgpack))
+    } else {
+        quote_spanned!(span=> <#ty as #krate::__private::DeserializeField>::deserialize_field(__value))
+    }
+}
+
+fn missing_field(f: &Field<'_>, krate: &syn::Path) -> TokenStream {
+    let ty = f.ty;
+    let name = &f.name;
+    let span = ty.span();
+    match &f.attrs.default {
+        Default::Default => quote_spanned!(span=> <#ty as ::core::default::Default>::default()),
+        Default::Path(p) => quote_spanned!(p.span()=> #p()),
+        Default::None if f.attrs.frame.is_none() && f.attrs.header.is_none() && f.attrs.with.is_none() => {
+            quote_spanned! {span=>
+                match <#ty as #krate::__private::DeserializeField>::missing() {
+                    #krate::__private::Some(__v) => __v,
+                    #krate::__private::None => return #krate::__private::Err(__info.missing(#name)),
+                }
+            }
+        }
+        Default::None => quote!(return #krate::__private::Err(__info.missing(#name))),
+    }
+}
+
+fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) -> TokenStream {
+    let ident = cont.ident;
+    let generics = bound::with_bounds(cont, |f| {
+        let ty = f.ty;
+        if f.attrs.skip.is_some() {
+            return match f.attrs.default {
+                Default::Path(_) => None,
+                _ => Some(syn::parse_quote!(#ty: ::core::default::Default)),
+            };
+        }
+        if f.attrs.with.is_some() {
+            return None;
+        }
+        Some(if f.attrs.frame.is_some() {
+            syn::parse_quote!(#ty: #krate::DaskDeserialize)
+        } else if f.attrs.header.is_some() {
+            syn::parse_quote!(#ty: #krate::__private::FromMsgpack)
+        } else {
+            syn::parse_quote!(#ty: #krate::__private::DeserializeField)
+        })
+    });
+    let (impl_g, ty_g, where_c) = generics.split_for_impl();
+    let info = crate::ser::class_info(cont, krate);
+
+    let sent: Vec<&Field<'_>> = fields.iter().filter(|f| f.attrs.skip.is_none()).collect();
+    let vars: Vec<syn::Ident> = (0..sent.len()).map(|i| format_ident!("__f{}", i)).collect();
+    let decls = sent.iter().zip(&vars).map(|(f, v)| {
+        let ty = f.ty;
+        quote!(let mut #v: #krate::__private::Option<#ty> = #krate::__private::None;)
+    });
+    let arms = sent.iter().zip(&vars).map(|(f, v)| {
+        let name = &f.name;
+        let read = read_field(f, krate);
+        quote! {
+            #name => {
+                #v = #krate::__private::Some(#read.map_err(|__e| __info.field_error(#name, __e))?);
+            }
+        }
+    });
+    let names: Vec<&str> = sent.iter().map(|f| f.name.as_str()).collect();
+    let unknown = if cont.attrs.deny_unknown_fields {
+        quote!(__other => return #krate::__private::Err(__info.unknown(__other, &[#(#names),*])),)
+    } else {
+        quote!(_ => {})
+    };
+    let mut sent_iter = sent.iter().zip(&vars);
+    let inits = fields.iter().map(|f| {
+        let member = &f.member;
+        if f.attrs.skip.is_some() {
+            let ty = f.ty;
+            let span = ty.span();
+            let value = match &f.attrs.default {
+                Default::Path(p) => quote_spanned!(p.span()=> #p()),
+                _ => quote_spanned!(span=> <#ty as ::core::default::Default>::default()),
+            };
+            return quote!(#member: #value,);
+        }
+        let (f2, v) = match sent_iter.next() {
+            Some(x) => x,
+            None => return quote!(),
+        };
+        let missing = missing_field(f2, krate);
+        quote! {
+            #member: match #v {
+                #krate::__private::Some(__v) => __v,
+                #krate::__private::None => { #missing }
+            },
+        }
+    });
+    let match_fields = if sent.is_empty() {
+        quote! {
+            for __item in __r.fields() {
+                let (__name, _) = __item?;
+                match __name { #unknown }
+            }
+        }
+    } else {
+        quote! {
+            for __item in __r.fields() {
+                let (__name, __value) = __item?;
+                match __name {
+                    #(#arms)*
+                    #unknown
+                }
+            }
+        }
+    };
+    quote! {
+        #[automatically_derived]
+        impl #impl_g #krate::DaskDeserialize for #ident #ty_g #where_c {
+            fn deserialize_from(
+                __header: &#krate::Header,
+                __frames: &[#krate::bytes::Bytes],
+                __limits: &#krate::Limits,
+            ) -> #krate::Result<Self> {
+                #info
+                let __r = #krate::__private::GenericReader::new(__header, &__info.class, __frames, __limits)?;
+                #(#decls)*
+                #match_fields
+                #krate::__private::Ok(#ident { #(#inits)* })
+            }
+        }
+
+        #[automatically_derived]
+        impl #impl_g #krate::__private::DeserializeField for #ident #ty_g #where_c {
+            fn deserialize_field(__value: #krate::__private::FieldValue<'_>) -> #krate::Result<Self> {
+                __value.decode()
+            }
+        }
+
+        #[automatically_derived]
+        impl #impl_g #krate::__private::DeserializeElem for #ident #ty_g #where_c {
+            fn deserialize_vec(
+                __value: #krate::__private::FieldValue<'_>,
+            ) -> #krate::Result<#krate::__private::Vec<Self>> {
+                #krate::__private::complex_elem::deserialize_vec(__value)
+            }
+            fn deserialize_map(
+                __value: #krate::__private::FieldValue<'_>,
+            ) -> #krate::Result<#krate::__private::Vec<(#krate::__private::String, Self)>> {
+                #krate::__private::complex_elem::deserialize_map(__value)
+            }
+        }
+    }
+}
+
+fn expand_enum(cont: &Container<'_>, variants: &[Variant<'_>], krate: &syn::Path) -> TokenStream {
+    let ident = cont.ident;
+    let ty_name = ident.to_string();
+    let (impl_g, ty_g, where_c) = cont.generics.split_for_impl();
+    let names: Vec<&str> = variants.iter().map(|v| v.name.as_str()).collect();
+    let arms = variants.iter().map(|v| {
+        let vi = v.ident;
+        let name = &v.name;
+        quote!(#krate::__private::Some(#name) => #krate::__private::Ok(#ident::#vi),)
+    });
+    quote! {
+        #[automatically_derived]
+        impl #impl_g #krate::__private::FromMsgpack for #ident #ty_g #where_c {
+            fn from_msgpack(__m: &#krate::MsgValue) -> #krate::Result<Self> {
+                match __m.as_str() {
+                    #(#arms)*
+                    _ => #krate::__private::Err(#krate::__private::unknown_variant(#ty_name, __m, &[#(#names),*])),
+                }
+            }
+        }
+
+        #[automatically_derived]
+        impl #impl_g #krate::__private::DeserializeField for #ident #ty_g #where_c {
+            fn deserialize_field(__value: #krate::__private::FieldValue<'_>) -> #krate::Result<Self> {
+                <Self as #krate::__private::FromMsgpack>::from_msgpack(__value.simple()?)
+            }
+        }
+
+        #[automatically_derived]
+        impl #impl_g #krate::__private::DeserializeElem for #ident #ty_g #where_c {
+            fn deserialize_vec(
+                __value: #krate::__private::FieldValue<'_>,
+            ) -> #krate::Result<#krate::__private::Vec<Self>> {
+                #krate::__private::simple_elem::deserialize_vec(__value)
+            }
+            fn deserialize_map(
+                __value: #krate::__private::FieldValue<'_>,
+            ) -> #krate::Result<#krate::__private::Vec<(#krate::__private::String, Self)>> {
+                #krate::__private::simple_elem::deserialize_map(__value)
+            }
+        }
+    }
+}
