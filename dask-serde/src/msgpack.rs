@@ -55,6 +55,14 @@ impl MsgValue {
             _ => None,
         }
     }
+    /// The float (or integer, widened), if this is a number.
+    pub fn as_float(&self) -> Option<f64> {
+        match self {
+            MsgValue::Float(f) => Some(*f),
+            MsgValue::Int(i) => Some(*i as f64),
+            _ => None,
+        }
+    }
     /// The boolean, if this is one.
     pub fn as_bool(&self) -> Option<bool> {
         match self {
