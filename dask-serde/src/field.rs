@@ -716,6 +716,11 @@ pub mod complex_elem {
         name: &str,
         w: &mut FieldWriter<'a, '_>,
     ) -> Result<()> {
+        if items.is_empty() {
+            // what register_generic does with an empty list
+            w.simple(name, MsgValue::Array(Vec::new()));
+            return Ok(());
+        }
         w.complex_with(name, |frames| {
             Ok(crate::traits::serialize_seq("list", items.iter(), frames)?.into_value())
         })
@@ -726,7 +731,11 @@ pub mod complex_elem {
     ///
     /// Not a collection of `T`.
     pub fn deserialize_vec<T: DaskDeserialize>(value: FieldValue<'_>) -> Result<Vec<T>> {
-        value.decode::<Vec<T>>()
+        match value {
+            // Python's register_generic puts an empty list into `simple`
+            FieldValue::Simple(MsgValue::Array(items)) if items.is_empty() => Ok(Vec::new()),
+            other => other.decode::<Vec<T>>(),
+        }
     }
     /// A dict of serialized values: a `nested-dict`.
     ///
@@ -738,6 +747,11 @@ pub mod complex_elem {
         name: &str,
         w: &mut FieldWriter<'a, '_>,
     ) -> Result<()> {
+        if entries.is_empty() {
+            // what register_generic does with an empty dict
+            w.simple(name, MsgValue::Map(Vec::new()));
+            return Ok(());
+        }
         w.nested_dict(name, |inner| {
             for (k, v) in entries {
                 inner.complex(k, v)?;
