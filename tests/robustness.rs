@@ -18,6 +18,7 @@ fn limits() -> Limits {
         max_frame_bytes: 1 << 20,
         max_total_bytes: 1 << 22,
         max_depth: 64,
+        max_nesting: 32,
     }
 }
 
@@ -217,4 +218,51 @@ fn ndarray_extents_are_validated() {
             "{shape:?} {strides:?}: {err}"
         );
     }
+}
+
+/// The deepest inputs the limits allow are handled in an ordinary test
+/// thread (2 MiB stack, debug build): nothing overflows the stack, and one
+/// level more is a clear error.
+#[test]
+fn nesting_at_the_limits_fits_a_small_stack() {
+    use dask_serde::{serialize, SerializeOptions, Value};
+    let deepest = |d: usize| {
+        let mut x = Value::Bytes(Bytes::from_static(b"x"));
+        for i in 0..d {
+            x = if i % 2 == 0 {
+                Value::List(vec![x])
+            } else {
+                Value::Dict(vec![(Value::from(1), x)])
+            };
+        }
+        x
+    };
+    let max = Limits::default().max_nesting;
+    let x = deepest(max - 1);
+    let s = serialize(&x, &SerializeOptions::new()).unwrap();
+    let back = deserialize_any(&s.header, &s.frame_bytes(), &DeserializeOptions::new()).unwrap();
+    assert_eq!(back, x);
+    assert_eq!(Value::from_json(&x.to_json()).unwrap(), x);
+    let too_deep = deepest(max + 1);
+    assert!(serialize(&too_deep, &SerializeOptions::new()).is_err());
+    // a hand-made collection header nested past the limit is refused
+    let mut h = MsgValue::Map(vec![("serializer".into(), "msgpack".into())]);
+    for _ in 0..max + 2 {
+        h = MsgValue::Map(vec![
+            ("sub-headers".into(), MsgValue::Array(vec![h])),
+            ("is-collection".into(), MsgValue::Bool(true)),
+            ("frame-lengths".into(), MsgValue::Array(vec![MsgValue::Int(0)])),
+            ("type-serialized".into(), "list".into()),
+        ]);
+    }
+    let err = deserialize_any(&Header::from_value(h).unwrap(), &[], &DeserializeOptions::new()).unwrap_err();
+    assert!(matches!(err, dask_serde::Error::Limit { .. }), "{err}");
+    // msgpack itself: 1024 nested arrays decode (msgpack-python's limit) through the msgpack family
+    let ok = [vec![0x91u8; 1023], vec![0x90]].concat();
+    let mut h = Header::new();
+    h.insert("serializer", "msgpack");
+    let v = deserialize_any(&h, &[Bytes::from(ok)], &DeserializeOptions::new()).unwrap();
+    assert!(v == v.clone());
+    let deeper = [vec![0x91u8; 1024], vec![0x90]].concat();
+    assert!(deserialize_any(&h, &[Bytes::from(deeper)], &DeserializeOptions::new()).is_err());
 }

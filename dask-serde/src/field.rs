@@ -432,7 +432,7 @@ impl<'h> FieldValue<'h> {
                 limits,
             } => {
                 let h = Header::from_value(header.clone())?;
-                T::deserialize_from(&h, frames, limits)
+                T::deserialize_from(&h, frames, &limits.descend()?)
             }
             FieldValue::Simple(m) => Err(Error::mismatch(
                 "a serialized value",

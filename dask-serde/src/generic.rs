@@ -5,7 +5,7 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::family::dask::cached_type_serialized;
-use crate::family::msgpack::{from_msgpack_ref, to_msgpack};
+use crate::family::msgpack::{from_msgpack_limited, from_msgpack_ref, to_msgpack};
 use crate::family::{DecodeCx, EncodeCx};
 use crate::frame::Frame;
 use crate::header::{as_index, as_map, Header, MsgExt};
@@ -29,8 +29,11 @@ fn encode_fields<'a>(
     fields: Vec<(MsgValue, &'a Value)>,
     cx: &EncodeCx<'_>,
 ) -> Result<(MsgValue, Vec<Frame<'a>>)> {
-    if cx.depth > 1024 {
-        return Err(Error::Encode("objects nested more than 1024 levels deep".into()));
+    if cx.depth > crate::registry::MAX_SERIALIZE_NESTING {
+        return Err(Error::Encode(format!(
+            "objects nested more than {} levels deep",
+            crate::registry::MAX_SERIALIZE_NESTING
+        )));
     }
     let mut simple = Vec::new();
     let mut complex = Vec::new();
@@ -96,7 +99,7 @@ pub(crate) fn decode_generic(
     cx: &DecodeCx<'_>,
     as_dict: bool,
 ) -> Result<Value> {
-    cx.options.limits.check_depth(cx.depth)?;
+    cx.options.limits.check_nesting(cx.depth)?;
     let ts = sub.req("type-serialized", "sub-header")?;
     let ts = ts
         .as_bin()
@@ -107,7 +110,11 @@ pub(crate) fn decode_generic(
     let complex = as_map(sub.req("complex", "sub-header")?, "sub-header.complex")?;
     let mut entries = Entries::with_capacity(simple.len() + complex.len());
     for (k, v) in simple {
-        entries.set(from_msgpack_ref(k), from_msgpack_ref(v));
+        let limits = &cx.options.limits;
+        entries.set(
+            from_msgpack_limited(k.clone(), limits)?,
+            from_msgpack_limited(v.clone(), limits)?,
+        );
     }
     for (k, d) in complex {
         let path = "sub-header.complex";

@@ -4,6 +4,7 @@
 use bytes::Bytes;
 use serde_json::{Map, Number, Value as Json};
 
+use crate::builtins::dtype::DType;
 use crate::builtins::ndarray::NdArray;
 use crate::error::{Error, Result};
 use crate::pytype::PyType;
@@ -117,6 +118,32 @@ pub fn parse_py_float(s: &str) -> Result<f64> {
 impl Value {
     /// The canonical tagged JSON of this value (spec §13.3).
     pub fn to_json(&self) -> Json {
+        // containers recurse here with a small stack frame; leaves are
+        // converted in a separate function
+        let tag = |t: &str, v: Json| {
+            let mut m = Map::new();
+            m.insert(t.to_owned(), v);
+            Json::Object(m)
+        };
+        match self {
+            Value::List(v) => tag("list", Json::Array(v.iter().map(Value::to_json).collect())),
+            Value::Tuple(v) => tag("tuple", Json::Array(v.iter().map(Value::to_json).collect())),
+            Value::Set(v) => tag("set", Json::Array(v.iter().map(Value::to_json).collect())),
+            Value::Dict(entries) => tag(
+                "dict",
+                Json::Array(
+                    entries
+                        .iter()
+                        .map(|(k, v)| Json::Array(vec![k.to_json(), v.to_json()]))
+                        .collect(),
+                ),
+            ),
+            other => other.leaf_to_json(),
+        }
+    }
+
+    #[inline(never)]
+    fn leaf_to_json(&self) -> Json {
         let tag = |t: &str, v: Json| {
             let mut m = Map::new();
             m.insert(t.to_owned(), v);
@@ -203,11 +230,18 @@ fn int_json(text: &str) -> Json {
 
 fn ndarray_to_json(a: &NdArray) -> Json {
     let mut o = Map::new();
-    o.insert("dtype".into(), Json::String(a.dtype().descr().to_owned()));
+    o.insert("dtype".into(), a.dtype().to_descr_json());
     o.insert(
         "shape".into(),
         Json::Array(a.shape().iter().map(|d| Json::from(*d as u64)).collect()),
     );
+    if let Some(items) = a.objects() {
+        o.insert(
+            "items".into(),
+            Json::Array(items.iter().map(Value::to_json).collect()),
+        );
+        return Json::Object(o);
+    }
     o.insert("data".into(), Json::String(to_hex(&a.to_c_bytes())));
     let nontrivial = a.shape().iter().filter(|d| **d > 1).count() > 1;
     if nontrivial && a.is_f_contiguous() && !a.is_c_contiguous() {
@@ -230,9 +264,51 @@ fn ndarray_to_json(a: &NdArray) -> Json {
     Json::Object(o)
 }
 
-const MAX_JSON_DEPTH: usize = 1024;
+const MAX_JSON_DEPTH: usize = 128;
 
+/// Light recursive entry: containers recurse from here, every other tag
+/// is parsed in a separate (non-recursive) function, so the stack used per
+/// nesting level stays small even in debug builds.
 fn from_json_at(json: &Json, path: &str, depth: usize) -> Result<Value> {
+    if depth > MAX_JSON_DEPTH {
+        return Err(err(path, "nested too deeply"));
+    }
+    if let Json::Object(o) = json {
+        if o.len() == 1 {
+            if let Some(body) = o.get("object") {
+                return json_object(body, &format!("{path}.object"), depth);
+            }
+            if let Some((tag, Json::Array(items))) = o.iter().next() {
+                let kind = match tag.as_str() {
+                    "list" => Some(0),
+                    "tuple" => Some(1),
+                    "set" => Some(2),
+                    "frozenset" => Some(3),
+                    _ => None,
+                };
+                if tag == "dict" {
+                    return json_dict(&o[tag], &format!("{path}.dict"), depth);
+                }
+                if let Some(kind) = kind {
+                    let mut out = Vec::with_capacity(items.len());
+                    for (i, v) in items.iter().enumerate() {
+                        out.push(from_json_at(v, &format!("{path}.{tag}[{i}]"), depth + 1)?);
+                    }
+                    return Ok(match kind {
+                        0 => Value::List(out),
+                        1 => Value::Tuple(out),
+                        2 => Value::Set(out),
+                        _ => Value::FrozenSet(out),
+                    });
+                }
+            }
+        }
+    }
+    from_json_other(json, path, depth)
+}
+
+#[inline(never)]
+fn from_json_other(json: &Json, path: &str, depth: usize) -> Result<Value> {
     if depth > MAX_JSON_DEPTH {
         return Err(err(path, "nested too deeply"));
     }
@@ -276,23 +352,7 @@ fn from_json_at(json: &Json, path: &str, depth: usize) -> Result<Value> {
         "tuple" => Value::Tuple(seq("tuple")?),
         "set" => Value::Set(seq("set")?),
         "frozenset" => Value::FrozenSet(seq("frozenset")?),
-        "dict" => {
-            let pairs = body
-                .as_array()
-                .ok_or_else(|| err(&here, "dict body must be an array of pairs"))?;
-            let mut entries = Vec::with_capacity(pairs.len());
-            for (i, pair) in pairs.iter().enumerate() {
-                let at = format!("{here}[{i}]");
-                match pair.as_array().map(Vec::as_slice) {
-                    Some([k, v]) => entries.push((
-                        from_json_at(k, &format!("{at}[0]"), depth + 1)?,
-                        from_json_at(v, &format!("{at}[1]"), depth + 1)?,
-                    )),
-                    _ => return Err(err(&at, "expected a [key, value] pair")),
-                }
-            }
-            Value::Dict(entries)
-        }
+        "dict" => json_dict(body, &here, depth)?,
         "memoryview" => {
             let format = field_str(body, "format", &here)?.to_owned();
             let shape = field_dims(body, "shape", &here)?;
@@ -309,38 +369,8 @@ fn from_json_at(json: &Json, path: &str, depth: usize) -> Result<Value> {
             let data = Bytes::from(hex_at(field_str(body, "data", &here)?, &format!("{here}.data"))?);
             Value::PyArray(PyArray { typecode, data })
         }
-        "ndarray" => Value::NdArray(ndarray_from_json(body, &here)?),
-        "object" => {
-            let class =
-                PyType::parse(field_str(body, "type", &here)?).map_err(|e| err(&here, e.to_string()))?;
-            let fields_json = body
-                .get("fields")
-                .ok_or_else(|| err(&here, "missing \"fields\""))?;
-            let mut fields = Vec::new();
-            match fields_json {
-                Json::Object(m) => {
-                    for (k, v) in m {
-                        fields.push((
-                            k.clone(),
-                            from_json_at(v, &format!("{here}.fields.{k}"), depth + 1)?,
-                        ));
-                    }
-                }
-                Json::Array(pairs) => {
-                    for (i, pair) in pairs.iter().enumerate() {
-                        let at = format!("{here}.fields[{i}]");
-                        match pair.as_array().map(Vec::as_slice) {
-                            Some([Json::String(k), v]) => {
-                                fields.push((k.clone(), from_json_at(v, &at, depth + 1)?))
-                            }
-                            _ => return Err(err(&at, "expected a [name, value] pair")),
-                        }
-                    }
-                }
-                _ => return Err(err(&here, "\"fields\" must be an object or a list of pairs")),
-            }
-            Value::Object(Object { class, fields })
-        }
+        "ndarray" => Value::NdArray(ndarray_from_json(body, &here, depth)?),
+        "object" => json_object(body, &here, depth)?,
         "serialized" => Value::Serialize(Box::new(from_json_at(body, &here, depth + 1)?)),
         "pickled" => Value::ToPickle(Box::new(from_json_at(body, &here, depth + 1)?)),
         "enum" => Value::Enum(EnumMember {
@@ -350,6 +380,57 @@ fn from_json_at(json: &Json, path: &str, depth: usize) -> Result<Value> {
         "unserializable" => Value::Unserializable(str_body()?.to_owned()),
         other => return Err(err(path, format!("unknown tag {other:?}"))),
     })
+}
+
+#[inline(never)]
+fn json_dict(body: &Json, here: &str, depth: usize) -> Result<Value> {
+    let here = here.to_owned();
+    let pairs = body
+        .as_array()
+        .ok_or_else(|| err(&here, "dict body must be an array of pairs"))?;
+    let mut entries = Vec::with_capacity(pairs.len());
+    for (i, pair) in pairs.iter().enumerate() {
+        let at = format!("{here}[{i}]");
+        match pair.as_array().map(Vec::as_slice) {
+            Some([k, v]) => entries.push((
+                from_json_at(k, &format!("{at}[0]"), depth + 1)?,
+                from_json_at(v, &format!("{at}[1]"), depth + 1)?,
+            )),
+            _ => return Err(err(&at, "expected a [key, value] pair")),
+        }
+    }
+    Ok(Value::Dict(entries))
+}
+
+#[inline(never)]
+fn json_object(body: &Json, here: &str, depth: usize) -> Result<Value> {
+    let here = here.to_owned();
+    let class = PyType::parse(field_str(body, "type", &here)?).map_err(|e| err(&here, e.to_string()))?;
+    let fields_json = body
+        .get("fields")
+        .ok_or_else(|| err(&here, "missing \"fields\""))?;
+    let mut fields = Vec::new();
+    match fields_json {
+        Json::Object(m) => {
+            for (k, v) in m {
+                fields.push((
+                    k.clone(),
+                    from_json_at(v, &format!("{here}.fields.{k}"), depth + 1)?,
+                ));
+            }
+        }
+        Json::Array(pairs) => {
+            for (i, pair) in pairs.iter().enumerate() {
+                let at = format!("{here}.fields[{i}]");
+                match pair.as_array().map(Vec::as_slice) {
+                    Some([Json::String(k), v]) => fields.push((k.clone(), from_json_at(v, &at, depth + 1)?)),
+                    _ => return Err(err(&at, "expected a [name, value] pair")),
+                }
+            }
+        }
+        _ => return Err(err(&here, "\"fields\" must be an object or a list of pairs")),
+    }
+    Ok(Value::Object(Object { class, fields }))
 }
 
 fn hex_at(s: &str, path: &str) -> Result<Vec<u8>> {
@@ -378,14 +459,19 @@ fn field_dims(body: &Json, key: &str, path: &str) -> Result<Vec<usize>> {
         .collect()
 }
 
-fn ndarray_from_json(body: &Json, path: &str) -> Result<NdArray> {
-    let dtype = match body.get("dtype") {
-        Some(Json::String(s)) => s.clone(),
-        Some(_) => return Err(err(path, "structured dtypes are not supported yet")),
-        None => return Err(err(path, "missing \"dtype\"")),
-    };
-    if body.get("items").is_some() {
-        return Err(err(path, "object arrays (\"items\") are not supported yet"));
+fn ndarray_from_json(body: &Json, path: &str, depth: usize) -> Result<NdArray> {
+    let dtype = DType::from_descr_json(body.get("dtype").ok_or_else(|| err(path, "missing \"dtype\""))?)
+        .map_err(|e| err(&format!("{path}.dtype"), e.to_string()))?;
+    if let Some(items) = body.get("items") {
+        let shape = field_dims(body, "shape", path)?;
+        let items = items
+            .as_array()
+            .ok_or_else(|| err(path, "\"items\" must be a list"))?
+            .iter()
+            .enumerate()
+            .map(|(i, v)| from_json_at(v, &format!("{path}.items[{i}]"), depth + 1))
+            .collect::<Result<Vec<_>>>()?;
+        return NdArray::from_objects(shape, items).map_err(|e| err(path, e.to_string()));
     }
     let shape = field_dims(body, "shape", path)?;
     let data = Bytes::from(hex_at(field_str(body, "data", path)?, &format!("{path}.data"))?);
@@ -410,21 +496,16 @@ fn ndarray_from_json(body: &Json, path: &str) -> Result<NdArray> {
             small[ax] = 1;
         }
         // take index 0 along the broadcast axes, then broadcast back
-        let isz = a.dtype().itemsize();
-        let full = a.to_c_bytes();
-        let mut base = Vec::new();
-        let tmp = NdArray::from_c_order(&dtype, shape.clone(), full).map_err(wrap)?;
-        let sub = NdArray::new(
+        let full = NdArray::from_c_order(&dtype, shape.clone(), a.to_c_bytes()).map_err(wrap)?;
+        let first = NdArray::new(
             &dtype,
             small.clone(),
-            tmp.strides().to_vec(),
+            full.strides().to_vec(),
             0,
-            tmp.buffer().clone(),
+            full.buffer().clone(),
         )
         .map_err(wrap)?;
-        base.extend_from_slice(&sub.to_c_bytes());
-        let _ = isz;
-        let small_arr = NdArray::from_c_order(&dtype, small, Bytes::from(base)).map_err(wrap)?;
+        let small_arr = NdArray::from_c_order(&dtype, small, first.to_c_bytes()).map_err(wrap)?;
         a = small_arr.broadcast_to(&shape).map_err(wrap)?;
     }
     if body.get("writeable").and_then(Json::as_bool) == Some(false) {
@@ -439,10 +520,10 @@ fn to_f_order(a: &NdArray) -> Result<NdArray> {
     let c = a.to_c_bytes();
     let n = a.size();
     let mut out = vec![0u8; n * isz];
-    let cstr = NdArray::from_c_order(a.dtype().descr(), shape.clone(), c.clone())?
+    let cstr = NdArray::from_c_order(a.dtype(), shape.clone(), c.clone())?
         .strides()
         .to_vec();
-    let f = NdArray::from_f_order(a.dtype().descr(), shape.clone(), Bytes::from(vec![0u8; n * isz]))?;
+    let f = NdArray::from_f_order(a.dtype(), shape.clone(), Bytes::from(vec![0u8; n * isz]))?;
     let fstr = f.strides().to_vec();
     // walk all indices
     let mut idx = vec![0usize; shape.len()];
@@ -458,7 +539,7 @@ fn to_f_order(a: &NdArray) -> Result<NdArray> {
             idx[ax] = 0;
         }
     }
-    Ok(NdArray::from_f_order(a.dtype().descr(), shape, Bytes::from(out))?.with_writeable(a.is_writeable()))
+    Ok(NdArray::from_f_order(a.dtype(), shape, Bytes::from(out))?.with_writeable(a.is_writeable()))
 }
 
 /// The same logical content as a strided view (every other element of a
@@ -472,16 +553,13 @@ fn to_strided(a: &NdArray) -> Result<NdArray> {
         buf.extend(std::iter::repeat_n(0u8, chunk.len()));
     }
     let shape = a.shape().to_vec();
-    let mut strides = NdArray::from_c_order(a.dtype().descr(), shape.clone(), c)?
+    let mut strides = NdArray::from_c_order(a.dtype(), shape.clone(), c)?
         .strides()
         .to_vec();
     for s in strides.iter_mut() {
         *s *= 2;
     }
-    Ok(
-        NdArray::new(a.dtype().descr(), shape, strides, 0, Bytes::from(buf))?
-            .with_writeable(a.is_writeable()),
-    )
+    Ok(NdArray::new(a.dtype(), shape, strides, 0, Bytes::from(buf))?.with_writeable(a.is_writeable()))
 }
 
 #[cfg(test)]

@@ -72,7 +72,6 @@ pub mod json;
 mod limits;
 pub mod msgpack;
 mod options;
-#[path = "pickle_stub.rs"] // temporary until the safe pickle module lands
 mod pickle;
 mod pytype;
 mod registry;
@@ -86,7 +85,8 @@ pub use bytes;
 #[cfg(feature = "derive")]
 pub use dask_serde_derive::{DaskDeserialize, DaskSerialize};
 
-pub use builtins::ndarray::{DType, NdArray};
+pub use builtins::dtype::{DType, DTypeField, IntoDType, Layout};
+pub use builtins::ndarray::NdArray;
 pub use builtins::typed::{Array, Element};
 pub use context::Context;
 pub use error::{Error, Result};

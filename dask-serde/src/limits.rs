@@ -16,6 +16,7 @@
 ///
 /// let strict = Limits { max_frames: 16, ..Limits::default() };
 /// assert_eq!(strict.max_depth, 1024);
+/// assert_eq!(strict.max_nesting, 128);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limits {
@@ -26,10 +27,16 @@ pub struct Limits {
     pub max_frame_bytes: u64,
     /// Maximum total size of all frames of one payload (default 16 GiB).
     pub max_total_bytes: u64,
-    /// Maximum nesting depth of msgpack containers, collection headers,
-    /// generic objects and pickles (default 1024, msgpack-python's own
-    /// limit).
+    /// Maximum nesting depth of msgpack containers (default 1024,
+    /// msgpack-python's own limit). The msgpack reader is iterative, so
+    /// this bound does not consume stack.
     pub max_depth: usize,
+    /// Maximum nesting of serialized values: collections inside
+    /// collections, generic objects inside objects, containers inside a
+    /// pickle (default 128). Decoding these recurses, so the bound also
+    /// keeps the stack use small (a few KiB per level); raise it only for
+    /// threads with large stacks.
+    pub max_nesting: usize,
 }
 
 impl Default for Limits {
@@ -39,19 +46,21 @@ impl Default for Limits {
             max_frame_bytes: 4 << 30,
             max_total_bytes: 16 << 30,
             max_depth: 1024,
+            max_nesting: 128,
         }
     }
 }
 
 impl Limits {
     /// Limits with no bound beyond the size of the input itself (the depth
-    /// limit stays at 1024 because recursion depth is not bounded by size).
+    /// limits keep their defaults because recursion depth is not bounded by
+    /// size).
     pub fn unbounded() -> Self {
         Limits {
             max_frames: usize::MAX,
             max_frame_bytes: u64::MAX,
             max_total_bytes: u64::MAX,
-            max_depth: 1024,
+            ..Limits::default()
         }
     }
 
@@ -66,11 +75,27 @@ impl Limits {
         Ok(())
     }
 
-    pub(crate) fn check_depth(&self, depth: usize) -> crate::Result<()> {
-        if depth > self.max_depth {
+    /// The limits for a value nested one level deeper (the typed decoders
+    /// pass these down, so recursive types cannot recurse without bound).
+    pub(crate) fn descend(&self) -> crate::Result<Limits> {
+        match self.max_nesting.checked_sub(1) {
+            Some(n) => Ok(Limits {
+                max_nesting: n,
+                ..*self
+            }),
+            None => Err(crate::Error::Limit {
+                what: "nesting of serialized values",
+                limit: Limits::default().max_nesting as u64,
+                got: Limits::default().max_nesting as u64 + 1,
+            }),
+        }
+    }
+
+    pub(crate) fn check_nesting(&self, depth: usize) -> crate::Result<()> {
+        if depth > self.max_nesting {
             return Err(crate::Error::Limit {
-                what: "nesting depth",
-                limit: self.max_depth as u64,
+                what: "nesting of serialized values",
+                limit: self.max_nesting as u64,
                 got: depth as u64,
             });
         }

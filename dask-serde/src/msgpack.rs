@@ -140,12 +140,6 @@ impl MsgValue {
 
     fn write_depth(&self, out: &mut Vec<u8>, depth: usize) -> Result<()> {
         match self {
-            MsgValue::Nil => write_nil(out),
-            MsgValue::Bool(b) => write_bool(out, *b),
-            MsgValue::Int(i) => write_int(out, *i)?,
-            MsgValue::Float(f) => write_f64(out, *f),
-            MsgValue::Str(s) => write_str(out, s)?,
-            MsgValue::Bin(b) => write_bin(out, b)?,
             MsgValue::Array(items) => {
                 check_pack_depth(depth)?;
                 write_array_len(out, items.len())?;
@@ -161,6 +155,21 @@ impl MsgValue {
                     v.write_depth(out, depth + 1)?;
                 }
             }
+            scalar => scalar.write_scalar(out)?,
+        }
+        Ok(())
+    }
+
+    #[inline(never)]
+    fn write_scalar(&self, out: &mut Vec<u8>) -> Result<()> {
+        match self {
+            MsgValue::Nil => write_nil(out),
+            MsgValue::Bool(b) => write_bool(out, *b),
+            MsgValue::Int(i) => write_int(out, *i)?,
+            MsgValue::Float(f) => write_f64(out, *f),
+            MsgValue::Str(s) => write_str(out, s)?,
+            MsgValue::Bin(b) => write_bin(out, b)?,
+            MsgValue::Array(_) | MsgValue::Map(_) => self.write_depth(out, 0)?,
         }
         Ok(())
     }
@@ -191,6 +200,7 @@ impl MsgValue {
     }
 }
 
+#[inline(never)]
 fn check_pack_depth(depth: usize) -> Result<()> {
     // msgpack-python's packer refuses structures nested deeper than its
     // recursion limit (512 by default for the packer, 1024 for unpacking);
@@ -366,121 +376,170 @@ impl Reader<'_> {
         Ok(MsgValue::Bin(b))
     }
 
-    fn array(&mut self, n: usize, depth: usize) -> Result<MsgValue> {
-        self.enter(depth)?;
-        // Every item takes at least one byte: never reserve more than that.
-        if n > self.remaining() {
+    /// Reserves room for `n` items of at least `min_bytes` bytes each, never
+    /// more than the remaining input can hold.
+    fn capacity(&self, n: usize, min_bytes: usize, what: &str) -> Result<usize> {
+        if n.saturating_mul(min_bytes) > self.remaining() {
             return Err(self.err(format!(
-                "array of {n} items but only {} bytes left",
+                "{what} of {n} {} but only {} bytes left",
+                if what == "map" { "entries" } else { "items" },
                 self.remaining()
             )));
         }
-        let mut items = Vec::with_capacity(n);
-        for _ in 0..n {
-            items.push(self.value(depth + 1)?);
-        }
-        Ok(MsgValue::Array(items))
+        Ok(n)
     }
 
-    fn map(&mut self, n: usize, depth: usize) -> Result<MsgValue> {
-        self.enter(depth)?;
-        if n.saturating_mul(2) > self.remaining() {
-            return Err(self.err(format!(
-                "map of {n} entries but only {} bytes left",
-                self.remaining()
-            )));
+    /// Decodes one value iteratively (an explicit stack instead of
+    /// recursion, so the nesting limit, not the thread's stack, bounds
+    /// the depth).
+    fn value(&mut self, _depth: usize) -> Result<MsgValue> {
+        enum Open {
+            Array {
+                items: Vec<MsgValue>,
+                left: usize,
+            },
+            Map {
+                entries: Vec<(MsgValue, MsgValue)>,
+                key: Option<MsgValue>,
+                left: usize,
+            },
         }
-        let mut entries = Vec::with_capacity(n);
-        for _ in 0..n {
-            let k = self.value(depth + 1)?;
-            let v = self.value(depth + 1)?;
-            entries.push((k, v));
+        let mut stack: Vec<Open> = Vec::new();
+        loop {
+            let at = self.pos;
+            let m = self.u8()?;
+            // a scalar, or a container to open
+            let (scalar, open): (Option<MsgValue>, Option<(bool, usize)>) = match m {
+                0x00..=0x7f => (Some(MsgValue::Int(m as i128)), None),
+                0x80..=0x8f => (None, Some((true, (m & 0x0f) as usize))),
+                0x90..=0x9f => (None, Some((false, (m & 0x0f) as usize))),
+                0xa0..=0xbf => (Some(self.str((m & 0x1f) as usize)?), None),
+                0xc0 => (Some(MsgValue::Nil), None),
+                0xc2 => (Some(MsgValue::Bool(false)), None),
+                0xc3 => (Some(MsgValue::Bool(true)), None),
+                0xc4 => {
+                    let n = self.len(1)?;
+                    (Some(self.bin(n)?), None)
+                }
+                0xc5 => {
+                    let n = self.len(2)?;
+                    (Some(self.bin(n)?), None)
+                }
+                0xc6 => {
+                    let n = self.len(4)?;
+                    (Some(self.bin(n)?), None)
+                }
+                0xca => (Some(MsgValue::Float(f32::from_be_bytes(self.be()?) as f64)), None),
+                0xcb => (Some(MsgValue::Float(f64::from_be_bytes(self.be()?))), None),
+                0xcc => (Some(MsgValue::Int(self.u8()? as i128)), None),
+                0xcd => (Some(MsgValue::Int(u16::from_be_bytes(self.be()?) as i128)), None),
+                0xce => (Some(MsgValue::Int(u32::from_be_bytes(self.be()?) as i128)), None),
+                0xcf => (Some(MsgValue::Int(u64::from_be_bytes(self.be()?) as i128)), None),
+                0xd0 => (Some(MsgValue::Int(i8::from_be_bytes(self.be()?) as i128)), None),
+                0xd1 => (Some(MsgValue::Int(i16::from_be_bytes(self.be()?) as i128)), None),
+                0xd2 => (Some(MsgValue::Int(i32::from_be_bytes(self.be()?) as i128)), None),
+                0xd3 => (Some(MsgValue::Int(i64::from_be_bytes(self.be()?) as i128)), None),
+                0xd9 => {
+                    let n = self.len(1)?;
+                    (Some(self.str(n)?), None)
+                }
+                0xda => {
+                    let n = self.len(2)?;
+                    (Some(self.str(n)?), None)
+                }
+                0xdb => {
+                    let n = self.len(4)?;
+                    (Some(self.str(n)?), None)
+                }
+                0xdc => (None, Some((false, self.len(2)?))),
+                0xdd => (None, Some((false, self.len(4)?))),
+                0xde => (None, Some((true, self.len(2)?))),
+                0xdf => (None, Some((true, self.len(4)?))),
+                0xe0..=0xff => (Some(MsgValue::Int((m as i8) as i128)), None),
+                0xc7..=0xc9 | 0xd4..=0xd8 => {
+                    return Err(Error::Msgpack {
+                        offset: at,
+                        message: format!("ext type (marker 0x{m:02x}) is not used by Dask and is refused"),
+                    })
+                }
+                0xc1 => {
+                    return Err(Error::Msgpack {
+                        offset: at,
+                        message: "reserved marker 0xc1".into(),
+                    });
+                }
+            };
+            let mut done = match (scalar, open) {
+                (Some(v), _) => v,
+                (None, Some((is_map, n))) => {
+                    if stack.len() >= self.max_depth {
+                        return Err(Error::Msgpack {
+                            offset: at,
+                            message: format!("containers nested deeper than {} levels", self.max_depth),
+                        });
+                    }
+                    if is_map {
+                        let cap = self.capacity(n, 2, "map")?;
+                        if n == 0 {
+                            MsgValue::Map(Vec::new())
+                        } else {
+                            stack.push(Open::Map {
+                                entries: Vec::with_capacity(cap),
+                                key: None,
+                                left: n,
+                            });
+                            continue;
+                        }
+                    } else {
+                        let cap = self.capacity(n, 1, "array")?;
+                        if n == 0 {
+                            MsgValue::Array(Vec::new())
+                        } else {
+                            stack.push(Open::Array {
+                                items: Vec::with_capacity(cap),
+                                left: n,
+                            });
+                            continue;
+                        }
+                    }
+                }
+                (None, None) => return Err(self.err("internal: no value")),
+            };
+            // attach the finished value to its parents
+            loop {
+                match stack.last_mut() {
+                    None => return Ok(done),
+                    Some(Open::Array { items, left }) => {
+                        items.push(done);
+                        *left -= 1;
+                        if *left > 0 {
+                            break;
+                        }
+                        match stack.pop() {
+                            Some(Open::Array { items, .. }) => done = MsgValue::Array(items),
+                            _ => return Err(self.err("internal: stack mismatch")),
+                        }
+                    }
+                    Some(Open::Map { entries, key, left }) => match key.take() {
+                        None => {
+                            *key = Some(done);
+                            break;
+                        }
+                        Some(k) => {
+                            entries.push((k, done));
+                            *left -= 1;
+                            if *left > 0 {
+                                break;
+                            }
+                            match stack.pop() {
+                                Some(Open::Map { entries, .. }) => done = MsgValue::Map(entries),
+                                _ => return Err(self.err("internal: stack mismatch")),
+                            }
+                        }
+                    },
+                }
+            }
         }
-        Ok(MsgValue::Map(entries))
-    }
-
-    fn enter(&self, depth: usize) -> Result<()> {
-        if depth >= self.max_depth {
-            return Err(self.err(format!("containers nested deeper than {} levels", self.max_depth)));
-        }
-        Ok(())
-    }
-
-    fn value(&mut self, depth: usize) -> Result<MsgValue> {
-        let at = self.pos;
-        let m = self.u8()?;
-        Ok(match m {
-            0x00..=0x7f => MsgValue::Int(m as i128),
-            0x80..=0x8f => return self.map((m & 0x0f) as usize, depth),
-            0x90..=0x9f => return self.array((m & 0x0f) as usize, depth),
-            0xa0..=0xbf => return self.str((m & 0x1f) as usize),
-            0xc0 => MsgValue::Nil,
-            0xc2 => MsgValue::Bool(false),
-            0xc3 => MsgValue::Bool(true),
-            0xc4 => {
-                let n = self.len(1)?;
-                return self.bin(n);
-            }
-            0xc5 => {
-                let n = self.len(2)?;
-                return self.bin(n);
-            }
-            0xc6 => {
-                let n = self.len(4)?;
-                return self.bin(n);
-            }
-            0xca => MsgValue::Float(f32::from_be_bytes(self.be()?) as f64),
-            0xcb => MsgValue::Float(f64::from_be_bytes(self.be()?)),
-            0xcc => MsgValue::Int(self.u8()? as i128),
-            0xcd => MsgValue::Int(u16::from_be_bytes(self.be()?) as i128),
-            0xce => MsgValue::Int(u32::from_be_bytes(self.be()?) as i128),
-            0xcf => MsgValue::Int(u64::from_be_bytes(self.be()?) as i128),
-            0xd0 => MsgValue::Int(i8::from_be_bytes(self.be()?) as i128),
-            0xd1 => MsgValue::Int(i16::from_be_bytes(self.be()?) as i128),
-            0xd2 => MsgValue::Int(i32::from_be_bytes(self.be()?) as i128),
-            0xd3 => MsgValue::Int(i64::from_be_bytes(self.be()?) as i128),
-            0xd9 => {
-                let n = self.len(1)?;
-                return self.str(n);
-            }
-            0xda => {
-                let n = self.len(2)?;
-                return self.str(n);
-            }
-            0xdb => {
-                let n = self.len(4)?;
-                return self.str(n);
-            }
-            0xdc => {
-                let n = self.len(2)?;
-                return self.array(n, depth);
-            }
-            0xdd => {
-                let n = self.len(4)?;
-                return self.array(n, depth);
-            }
-            0xde => {
-                let n = self.len(2)?;
-                return self.map(n, depth);
-            }
-            0xdf => {
-                let n = self.len(4)?;
-                return self.map(n, depth);
-            }
-            0xe0..=0xff => MsgValue::Int((m as i8) as i128),
-            0xc7..=0xc9 | 0xd4..=0xd8 => {
-                return Err(Error::Msgpack {
-                    offset: at,
-                    message: format!("ext type (marker 0x{m:02x}) is not used by Dask and is refused"),
-                })
-            }
-            0xc1 => {
-                return Err(Error::Msgpack {
-                    offset: at,
-                    message: "reserved marker 0xc1".into(),
-                })
-            }
-        })
     }
 }
 

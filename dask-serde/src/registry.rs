@@ -8,11 +8,11 @@ use std::sync::{Arc, OnceLock, RwLock};
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::family::msgpack::{from_msgpack_ref, to_msgpack};
+use crate::family::msgpack::to_msgpack;
 use crate::family::{dask::DaskFamily, error::ErrorFamily, msgpack::MsgpackFamily, pickle::PickleFamily};
 use crate::family::{DecodeCx, EncodeCx, Family};
 use crate::frame::Frame;
-use crate::header::{as_array, as_index, as_str, Header, MsgExt};
+use crate::header::Header;
 use crate::msgpack::MsgValue;
 use crate::options::{DeserializeOptions, OnError, SerializeOptions};
 use crate::pytype::PyType;
@@ -84,7 +84,10 @@ fn global_cell() -> &'static RwLock<Arc<Registry>> {
     GLOBAL.get_or_init(|| RwLock::new(Arc::new(Registry::new())))
 }
 
-const MAX_SERIALIZE_DEPTH: usize = 1024;
+/// Deepest nesting `serialize` follows (collections and generic objects);
+/// deeper values get an error instead of exhausting the stack. Python's own
+/// recursion limit stops well before msgpack's 512 levels too.
+pub const MAX_SERIALIZE_NESTING: usize = 128;
 
 impl Registry {
     /// A registry with the built-in families.
@@ -178,9 +181,9 @@ impl Registry {
         iterate: Option<bool>,
         depth: usize,
     ) -> Result<Serialized<'a>> {
-        if depth > MAX_SERIALIZE_DEPTH {
+        if depth > MAX_SERIALIZE_NESTING {
             return Err(Error::Encode(format!(
-                "value nested more than {MAX_SERIALIZE_DEPTH} levels deep"
+                "value nested more than {MAX_SERIALIZE_NESTING} levels deep"
             )));
         }
         if let Value::Serialize(inner) = value {
@@ -334,10 +337,22 @@ impl Registry {
         opts: &DeserializeOptions,
         depth: usize,
     ) -> Result<Value> {
-        opts.limits.check_depth(depth)?;
+        opts.limits.check_nesting(depth)?;
         if header.is_collection() {
             return self.deserialize_collection(header, frames, opts, depth);
         }
+        let family = self.leaf_family(header, opts)?;
+        let cx = DecodeCx {
+            registry: self,
+            options: opts,
+            depth,
+        };
+        family.decode(header, frames, &cx)
+    }
+
+    /// The family of a leaf header, after the allow-list check.
+    #[inline(never)]
+    fn leaf_family(&self, header: &Header, opts: &DeserializeOptions) -> Result<&Arc<dyn Family>> {
         let name = match header.get("serializer") {
             None | Some(MsgValue::Nil) => None,
             Some(MsgValue::Str(s)) => Some(s.as_str()),
@@ -357,15 +372,8 @@ impl Registry {
             }
         }
         let name = name.ok_or_else(|| Error::UnknownFamily("None".into()))?;
-        let family = self
-            .family(name)
-            .ok_or_else(|| Error::UnknownFamily(name.to_owned()))?;
-        let cx = DecodeCx {
-            registry: self,
-            options: opts,
-            depth,
-        };
-        family.decode(header, frames, &cx)
+        self.family(name)
+            .ok_or_else(|| Error::UnknownFamily(name.to_owned()))
     }
 
     fn deserialize_collection(
@@ -375,66 +383,48 @@ impl Registry {
         opts: &DeserializeOptions,
         depth: usize,
     ) -> Result<Value> {
-        let subs = as_array(header.req("sub-headers", "header")?, "sub-headers")?;
-        let lengths = as_array(header.req("frame-lengths", "header")?, "frame-lengths")?;
-        let kind = as_str(header.req("type-serialized", "header")?, "type-serialized")?;
-        if !matches!(kind, "list" | "tuple" | "set" | "dict") {
-            return Err(Error::header(
-                "type-serialized",
-                format!("unknown collection type {kind:?}"),
-            ));
-        }
-        if subs.len() != lengths.len() {
-            return Err(Error::header(
-                "frame-lengths",
-                format!("{} lengths for {} sub-headers", lengths.len(), subs.len()),
-            ));
-        }
-        let mut start = 0usize;
-        let mut items = Vec::with_capacity(subs.len());
+        // all parsing and checking happens out of line, so each level of
+        // recursion costs little stack
+        let (kind, plan) = crate::traits::collection_items(header, frames, &opts.limits)?;
+        let is_dict = kind == "dict";
+        let mut items = Vec::with_capacity(plan.len());
         let mut entries = Vec::new();
-        for (i, (sub, len)) in subs.iter().zip(lengths).enumerate() {
-            let n = as_index(len, &format!("frame-lengths[{i}]"))?;
-            let end = start
-                .checked_add(n)
-                .filter(|e| *e <= frames.len())
-                .ok_or_else(|| {
-                    Error::frames(format!(
-                        "collection item {i} needs frames {start}..{} but only {} frames were given",
-                        start.saturating_add(n),
-                        frames.len()
-                    ))
-                })?;
-            let mut h = Header::from_value(sub.clone())
-                .map_err(|_| Error::header(format!("sub-headers[{i}]"), "expected a map"))?;
-            let key =
-                if kind == "dict" {
-                    Some(h.remove("key").ok_or_else(|| {
-                        Error::header(format!("sub-headers[{i}]"), "dict item without \"key\"")
-                    })?)
-                } else {
-                    None
-                };
-            let v = self.deserialize_at(&h, &frames[start..end], opts, depth + 1)?;
+        for (i, (mut h, f)) in plan.into_iter().enumerate() {
+            let key = if is_dict {
+                Some(take_key(&mut h, i, &opts.limits)?)
+            } else {
+                None
+            };
+            let v = self.deserialize_at(&h, f, opts, depth + 1)?;
             match key {
-                Some(k) => entries.push((from_msgpack_ref(&k), v)),
+                Some(k) => entries.push((k, v)),
                 None => items.push(v),
             }
-            start = end;
-        }
-        if start != frames.len() {
-            return Err(Error::frames(format!(
-                "frame-lengths add up to {start} but {} frames were given",
-                frames.len()
-            )));
         }
         Ok(match kind {
             "list" => Value::List(items),
             "tuple" => Value::Tuple(items),
             "set" => Value::Set(items),
-            _ => Value::Dict(entries),
+            "dict" => Value::Dict(entries),
+            other => return Err(unknown_collection(other)),
         })
     }
+}
+
+#[inline(never)]
+fn take_key(h: &mut Header, i: usize, limits: &crate::limits::Limits) -> Result<Value> {
+    match h.remove("key") {
+        Some(k) => crate::family::msgpack::from_msgpack_limited(k, limits),
+        None => Err(Error::header(
+            format!("sub-headers[{i}]"),
+            "dict item without \"key\"",
+        )),
+    }
+}
+
+#[inline(never)]
+fn unknown_collection(kind: &str) -> Error {
+    Error::header("type-serialized", format!("unknown collection type {kind:?}"))
 }
 
 /// Serializes a value with the process-wide registry (Python's

@@ -255,6 +255,7 @@ pub(crate) fn serialize_seq<'a, T: DaskSerialize + 'a>(
 /// One collection item: its header and its frames.
 pub(crate) type Item<'f> = (Header, &'f [Bytes]);
 
+#[inline(never)]
 /// Walks a collection header: `(sub-header, frames)` per item, with every
 /// range and count checked. Returns the kind and the items.
 pub(crate) fn collection_items<'h, 'f>(
@@ -271,6 +272,12 @@ pub(crate) fn collection_items<'h, 'f>(
     let subs = as_array(header.req("sub-headers", "header")?, "sub-headers")?;
     let lengths = as_array(header.req("frame-lengths", "header")?, "frame-lengths")?;
     let kind = as_str(header.req("type-serialized", "header")?, "type-serialized")?;
+    if !matches!(kind, "list" | "tuple" | "set" | "dict") {
+        return Err(Error::header(
+            "type-serialized",
+            format!("unknown collection type {kind:?}"),
+        ));
+    }
     if subs.len() != lengths.len() {
         return Err(Error::header(
             "frame-lengths",
@@ -328,7 +335,7 @@ impl<T: DaskDeserialize> DaskDeserialize for Vec<T> {
         expect_kind(kind, SEQ_KINDS, "a list")?;
         items
             .into_iter()
-            .map(|(h, f)| T::deserialize_from(&h, f, limits))
+            .map(|(h, f)| T::deserialize_from(&h, f, &limits.descend()?))
             .collect()
     }
 }
@@ -345,7 +352,7 @@ impl<T: DaskDeserialize + Eq + Hash, S: BuildHasher + Default> DaskDeserialize f
         expect_kind(kind, SEQ_KINDS, "a set")?;
         items
             .into_iter()
-            .map(|(h, f)| T::deserialize_from(&h, f, limits))
+            .map(|(h, f)| T::deserialize_from(&h, f, &limits.descend()?))
             .collect()
     }
 }
@@ -362,7 +369,7 @@ impl<T: DaskDeserialize + Ord> DaskDeserialize for BTreeSet<T> {
         expect_kind(kind, SEQ_KINDS, "a set")?;
         items
             .into_iter()
-            .map(|(h, f)| T::deserialize_from(&h, f, limits))
+            .map(|(h, f)| T::deserialize_from(&h, f, &limits.descend()?))
             .collect()
     }
 }
@@ -396,7 +403,7 @@ fn deserialize_map<K: MsgpackKey, V: DaskDeserialize>(
             let k = h
                 .remove("key")
                 .ok_or_else(|| Error::header("sub-headers", "dict item without \"key\""))?;
-            Ok((K::from_key(&k)?, V::deserialize_from(&h, f, limits)?))
+            Ok((K::from_key(&k)?, V::deserialize_from(&h, f, &limits.descend()?)?))
         })
         .collect()
 }
@@ -456,7 +463,7 @@ macro_rules! tuple_impls {
                     {
                         let _ = $idx;
                         match it.next() {
-                            Some((h, f)) => $name::deserialize_from(&h, f, limits)?,
+                            Some((h, f)) => $name::deserialize_from(&h, f, &limits.descend()?)?,
                             None => return Err(Error::frames("tuple item missing")),
                         }
                     },

@@ -151,7 +151,7 @@ fn serialize_slice<'a, T: Element>(items: &'a [T], frames: &mut Vec<Frame<'a>>) 
 fn decode_nd<T: Element>(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<(NdArray, bool)> {
     limits.check_frames(frames.len())?;
     let (_, sub) = expect_dask(header, &[PyType::ndarray()], "numpy.ndarray")?;
-    let nd = NdArray::dask_decode(sub, frames)?;
+    let nd = NdArray::dask_decode(sub, frames, limits)?;
     let swap = dtype_matches::<T>(nd.dtype().descr()).ok_or_else(|| {
         Error::mismatch(
             format!("an array of {}", T::DTYPE),
@@ -402,7 +402,7 @@ impl DaskSerialize for NdArray {
     /// Contiguous arrays are sent without copying.
     fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
         let (sub, frame) = self.dask_encode()?;
-        frames.push(frame);
+        frames.extend(frame);
         Ok(dask_header(sub, &PyType::ndarray()))
     }
 }
@@ -412,7 +412,7 @@ impl DaskDeserialize for NdArray {
     fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
         limits.check_frames(frames.len())?;
         let (_, sub) = expect_dask(header, &[PyType::ndarray()], "numpy.ndarray")?;
-        NdArray::dask_decode(sub, frames)
+        NdArray::dask_decode(sub, frames, limits)
     }
 }
 

@@ -104,8 +104,9 @@ impl Family for DaskFamily {
                 )
             }
             Value::NdArray(a) => {
-                let (sub, frame) = a.dask_encode()?;
-                Serialized::new(dask_header(sub, &PyType::ndarray()), vec![frame])
+                let protocol = cx.context.and_then(|c| c.pickle_protocol());
+                let (sub, frames) = a.dask_encode_with(protocol)?;
+                Serialized::new(dask_header(sub, &PyType::ndarray()), frames)
             }
             Value::Object(o) => {
                 let (sub, frames) = generic::encode_object(o, cx)?;
@@ -138,7 +139,7 @@ pub(crate) fn decode_class(
         ("builtins", "bytearray") => Ok(Value::ByteArray(join(frames))),
         ("builtins", "memoryview") => decode_memoryview(sub, frames).map(Value::MemoryView),
         ("array", "array") => decode_pyarray(sub, frames).map(Value::PyArray),
-        ("numpy", "ndarray") => NdArray::dask_decode(sub, frames).map(Value::NdArray),
+        ("numpy", "ndarray") => NdArray::dask_decode(sub, frames, &cx.options.limits).map(Value::NdArray),
         ("builtins", "dict") => generic::decode_generic(sub, frames, cx, true),
         _ => {
             if let Some(loader) = cx.registry.dask_type(class) {

@@ -42,7 +42,7 @@ impl Family for MsgpackFamily {
     fn decode(&self, _header: &Header, frames: &[Bytes], cx: &DecodeCx<'_>) -> Result<Value> {
         let data = join(frames);
         let m = MsgValue::decode(&data, &cx.options.limits)?;
-        Ok(from_msgpack(m))
+        from_msgpack_limited(m, &cx.options.limits)
     }
 }
 
@@ -58,9 +58,39 @@ pub fn to_msgpack(value: &Value) -> Result<MsgValue> {
 }
 
 fn to_msgpack_depth(value: &Value, depth: usize) -> Result<MsgValue> {
-    if depth > 511 {
+    match value {
+        Value::List(items) | Value::Tuple(items) => {
+            check_depth(depth)?;
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(to_msgpack_depth(item, depth + 1)?);
+            }
+            Ok(MsgValue::Array(out))
+        }
+        Value::Dict(entries) => {
+            check_depth(depth)?;
+            let mut out = Vec::with_capacity(entries.len());
+            for (k, v) in entries {
+                let k = to_msgpack_depth(k, depth + 1)?;
+                out.push((k, to_msgpack_depth(v, depth + 1)?));
+            }
+            Ok(MsgValue::Map(out))
+        }
+        other => to_msgpack_scalar(other),
+    }
+}
+
+/// msgpack-python's packer refuses structures nested deeper than 511.
+#[inline(never)]
+fn check_depth(depth: usize) -> Result<()> {
+    if depth >= 511 {
         return Err(Error::Encode("nested more than 511 levels deep".into()));
     }
+    Ok(())
+}
+
+#[inline(never)]
+fn to_msgpack_scalar(value: &Value) -> Result<MsgValue> {
     Ok(match value {
         Value::None => MsgValue::Nil,
         Value::Bool(b) => MsgValue::Bool(*b),
@@ -72,18 +102,6 @@ fn to_msgpack_depth(value: &Value, depth: usize) -> Result<MsgValue> {
         Value::Str(s) => MsgValue::Str(s.clone()),
         Value::Bytes(b) | Value::ByteArray(b) => MsgValue::Bin(b.clone()),
         Value::MemoryView(m) => MsgValue::Bin(m.data.clone()),
-        Value::List(items) | Value::Tuple(items) => MsgValue::Array(
-            items
-                .iter()
-                .map(|v| to_msgpack_depth(v, depth + 1))
-                .collect::<Result<_>>()?,
-        ),
-        Value::Dict(entries) => MsgValue::Map(
-            entries
-                .iter()
-                .map(|(k, v)| Ok((to_msgpack_depth(k, depth + 1)?, to_msgpack_depth(v, depth + 1)?)))
-                .collect::<Result<_>>()?,
-        ),
         other => {
             return Err(Error::Encode(format!(
                 "can not serialize {:?} object",
@@ -96,6 +114,30 @@ fn to_msgpack_depth(value: &Value, depth: usize) -> Result<MsgValue> {
 /// Converts decoded msgpack to a value with Python's decoding options:
 /// arrays become tuples, bin becomes bytes, maps become dicts.
 pub fn from_msgpack(m: MsgValue) -> Value {
+    // plain loops (no iterator adaptors) keep each recursion level's stack
+    // frame small: msgpack allows 1024 levels
+    match m {
+        MsgValue::Array(items) => {
+            let mut out = Vec::with_capacity(items.len());
+            for item in items {
+                out.push(from_msgpack(item));
+            }
+            Value::Tuple(out)
+        }
+        MsgValue::Map(entries) => {
+            let mut out = Vec::with_capacity(entries.len());
+            for (k, v) in entries {
+                let k = from_msgpack(k);
+                out.push((k, from_msgpack(v)));
+            }
+            Value::Dict(out)
+        }
+        scalar => from_msgpack_scalar(scalar),
+    }
+}
+
+#[inline(never)]
+fn from_msgpack_scalar(m: MsgValue) -> Value {
     match m {
         MsgValue::Nil => Value::None,
         MsgValue::Bool(b) => Value::Bool(b),
@@ -103,14 +145,51 @@ pub fn from_msgpack(m: MsgValue) -> Value {
         MsgValue::Float(f) => Value::Float(f),
         MsgValue::Str(s) => Value::Str(s),
         MsgValue::Bin(b) => Value::Bytes(b),
-        MsgValue::Array(items) => Value::Tuple(items.into_iter().map(from_msgpack).collect()),
-        MsgValue::Map(entries) => Value::Dict(
-            entries
-                .into_iter()
-                .map(|(k, v)| (from_msgpack(k), from_msgpack(v)))
-                .collect(),
-        ),
+        MsgValue::Array(_) | MsgValue::Map(_) => from_msgpack(m),
     }
+}
+
+/// Nesting depth of a msgpack value (containers; scalars are 0),
+/// computed without recursion.
+pub(crate) fn msg_depth(m: &MsgValue) -> usize {
+    let mut max = 0;
+    let mut stack: Vec<(&MsgValue, usize)> = vec![(m, 0)];
+    while let Some((v, d)) = stack.pop() {
+        match v {
+            MsgValue::Array(items) => {
+                max = max.max(d + 1);
+                stack.extend(items.iter().map(|i| (i, d + 1)));
+            }
+            MsgValue::Map(entries) => {
+                max = max.max(d + 1);
+                for (k, v) in entries {
+                    stack.push((k, d + 1));
+                    stack.push((v, d + 1));
+                }
+            }
+            _ => {}
+        }
+    }
+    max
+}
+
+/// [`from_msgpack`] for untrusted data: values nested deeper than
+/// [`Limits::max_nesting`](crate::Limits) are refused, so the resulting
+/// [`Value`] can be cloned, compared and dropped on an ordinary stack.
+///
+/// # Errors
+///
+/// [`Error::Limit`] for too deep values.
+pub(crate) fn from_msgpack_limited(m: MsgValue, limits: &crate::limits::Limits) -> Result<Value> {
+    let d = msg_depth(&m);
+    if d > limits.max_nesting {
+        return Err(Error::Limit {
+            what: "nesting of a msgpack value",
+            limit: limits.max_nesting as u64,
+            got: d as u64,
+        });
+    }
+    Ok(from_msgpack(m))
 }
 
 /// `from_msgpack` on a borrowed value.

@@ -129,6 +129,6 @@ mod tests {
     fn frames_are_zero_copy() {
         let blob = Bytes::from(pack_frames(&[b"abc".as_slice()]));
         let f = unpack_frames(&blob, &Limits::default()).unwrap();
-        assert_eq!(f[0].as_ptr(), blob[24..].as_ptr());
+        assert_eq!(f[0].as_ptr(), blob[16..].as_ptr());
     }
 }

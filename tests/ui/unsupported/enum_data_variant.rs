@@ -1,0 +1,9 @@
+use dask_serde::DaskSerialize;
+
+#[derive(DaskSerialize)]
+enum Shape {
+    Empty,
+    Circle(f64),
+}
+
+fn main() {}
