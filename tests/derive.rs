@@ -548,3 +548,23 @@ fn nested_structs_lists_and_maps_of_structs() {
     assert!(matches!(o.get("by_name"), Some(Value::Dict(d)) if d.len() == 1));
     assert!(matches!(o.get("leaves"), Some(Value::List(l)) if l.len() == 2));
 }
+
+#[test]
+fn nested_python_classes_use_a_colon() {
+    #[derive(Debug, PartialEq, DaskSerialize, DaskDeserialize)]
+    #[dask(python = "pkg.mod:Outer.Inner")]
+    struct Inner {
+        x: i32,
+    }
+    let s = Inner { x: 1 }.dask_serialize().unwrap();
+    assert_eq!(s.header.get("type").unwrap().as_str(), Some("pkg.mod.Inner"));
+    let ts = s.header.get("type-serialized").unwrap().as_bin().unwrap();
+    assert_eq!(
+        PyType::from_type_serialized(ts).unwrap(),
+        PyType::new("pkg.mod", "Outer.Inner")
+    );
+    assert_eq!(
+        Inner::dask_deserialize(&s.header, &s.frame_bytes()).unwrap(),
+        Inner { x: 1 }
+    );
+}

@@ -77,7 +77,6 @@ mod shadowed {
         fn map_err(&self) {}
         fn and_then(&self) {}
         fn decode(&self) {}
-        fn fields(&self) {}
         fn header(&self) {}
         fn get_or_init(&self) {}
         fn as_str(&self) {}
@@ -87,16 +86,23 @@ mod shadowed {
         fn into_value(&self) {}
     }
     impl<T: ?::core::marker::Sized> Sneaky for T {}
-    // `simple`/`complex` only as `&mut self` methods: the derive calls
-    // `__w.simple(..)` / `__w.complex::<T>(..)` on an owned `FieldWriter`,
-    // so a `&self` method of that name on every type is found (autoref `&`)
-    // before the inherent `&mut self` one and the derive fails to compile
-    // (reported; fixed by calling `FieldWriter::simple(&mut __w, ..)`).
-    pub trait SneakyMut {
-        fn simple(&mut self) {}
-        fn complex(&mut self) {}
+    // `simple`/`complex` as `&self` methods on every type: found (autoref
+    // `&`) before the inherent `&mut self` methods of `FieldWriter` unless
+    // the generated code calls them with fully qualified paths.
+    pub trait SneakyRef {
+        fn simple(&self) {}
+        fn complex(&self) {}
+        fn fields(self)
+        where
+            Self: ::core::marker::Sized,
+        {
+        }
     }
-    impl<T: ?::core::marker::Sized> SneakyMut for T {}
+    impl<T: ?::core::marker::Sized> SneakyRef for T {}
+
+    // A local type named like the primitive `str`.
+    #[allow(non_camel_case_types, dead_code)]
+    pub struct str;
 
     fn seven() -> ::core::primitive::u8 {
         7

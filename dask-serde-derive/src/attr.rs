@@ -50,6 +50,14 @@ impl<'c> Flag<'c> {
     }
     fn set(&mut self, meta: &ParseNestedMeta<'_>) {
         let span = meta.path.get_ident().map_or_else(Span::call_site, Ident::span);
+        if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
+            self.inner.cx.error_spanned_by(
+                &meta.path,
+                format!("`{0}` takes no value: write `#[dask({0})]`", self.inner.name),
+            );
+            skip_value(meta);
+            return;
+        }
         self.inner.set(meta, span);
     }
     fn get(self) -> Option<Span> {
@@ -138,7 +146,7 @@ pub struct Container {
     pub python: Option<(String, Span)>,
     pub rename_all: Option<RenameRule>,
     pub krate: Option<syn::Path>,
-    pub deny_unknown_fields: bool,
+    pub deny_unknown_fields: Option<Span>,
     pub bound: Option<Vec<syn::WherePredicate>>,
 }
 
@@ -183,15 +191,30 @@ fn parse_where(cx: &Ctxt, lit: &LitStr) -> Option<Vec<syn::WherePredicate>> {
     }
 }
 
-/// Is this a valid dotted Python class path `pkg.mod.Class`?
+/// Splits `pkg.mod.Class` (module = everything before the last dot) or
+/// `pkg.mod:Outer.Inner` (explicit module and qualified name) into
+/// `(module, qualname)`.
+pub fn split_python_path(s: &str) -> Option<(&str, &str)> {
+    match s.split_once(':') {
+        Some((m, q)) => Some((m, q)),
+        None => s.rsplit_once('.'),
+    }
+}
+
+/// Is this a valid Python class path (see [`split_python_path`])?
 fn valid_python_path(s: &str) -> bool {
-    let parts: Vec<&str> = s.split('.').collect();
-    parts.len() >= 2
-        && parts.iter().all(|p| {
-            let mut c = p.chars();
-            matches!(c.next(), Some(f) if f == '_' || f.is_alphabetic())
-                && c.all(|c| c == '_' || c.is_alphanumeric())
-        })
+    let Some((module, qualname)) = split_python_path(s) else {
+        return false;
+    };
+    let idents = |x: &str| {
+        !x.is_empty()
+            && x.split('.').all(|p| {
+                let mut c = p.chars();
+                matches!(c.next(), Some(f) if f == '_' || f.is_alphabetic())
+                    && c.all(|c| c == '_' || c.is_alphanumeric())
+            })
+    };
+    idents(module) && idents(qualname)
 }
 
 impl Container {
@@ -211,7 +234,7 @@ impl Container {
                         } else {
                             cx.error_spanned_by(
                                 &s,
-                                "`python` must be a dotted class path like \"pkg.module.Class\"",
+                                "`python` must be a class path like \"pkg.module.Class\" (or \"pkg.module:Outer.Inner\" for a nested class)",
                             );
                         }
                     }
@@ -263,7 +286,7 @@ impl Container {
             python: python.get(),
             rename_all: rename_all.get(),
             krate: krate.get(),
-            deny_unknown_fields: deny.get().is_some(),
+            deny_unknown_fields: deny.get(),
             bound: bound.get(),
         }
     }

@@ -15,8 +15,11 @@ pub fn check(cx: &Ctxt, cont: &Container<'_>) {
                     "`python` does not apply to enums: a unit enum is sent as a str, not as a Python object",
                 ));
             }
-            if cont.attrs.deny_unknown_fields {
-                cx.error_spanned_by(cont.ident, "`deny_unknown_fields` does not apply to enums");
+            if let Some(span) = cont.attrs.deny_unknown_fields {
+                cx.syn_error(syn::Error::new(
+                    span,
+                    "`deny_unknown_fields` does not apply to enums",
+                ));
             }
             let mut seen = HashSet::new();
             for v in variants {
@@ -56,10 +59,11 @@ pub fn check(cx: &Ctxt, cont: &Container<'_>) {
                     continue;
                 }
                 if !seen.insert(f.name.as_str()) {
-                    cx.error_spanned_by(
-                        f.original,
-                        format!("two fields are named {:?} on the wire", f.name),
-                    );
+                    let msg = format!("two fields are named {:?} on the wire", f.name);
+                    match &f.original.ident {
+                        Some(ident) => cx.error_spanned_by(ident, msg),
+                        None => cx.error_spanned_by(&f.original.ty, msg),
+                    }
                 }
             }
         }

@@ -21,9 +21,9 @@ fn read_field(f: &Field<'_>, krate: &syn::Path) -> TokenStream {
     if let Some(with) = &f.attrs.with {
         quote_spanned!(span=> #with::deserialize_field(__value))
     } else if f.attrs.frame.is_some() {
-        quote_spanned!(span=> __value.decode::<#ty>())
+        quote_spanned!(span=> #krate::__private::FieldValue::decode::<#ty>(__value))
     } else if f.attrs.header.is_some() {
-        quote_spanned!(span=> __value.simple().and_then(<#ty as #krate::__private::FromMsgpack>::from_msgpack))
+        quote_spanned!(span=> #krate::__private::FieldValue::simple(__value).and_then(<#ty as #krate::__private::FromMsgpack>::from_msgpack))
     } else {
         quote_spanned!(span=> <#ty as #krate::__private::DeserializeField>::deserialize_field(__value))
     }
@@ -40,11 +40,13 @@ fn missing_field(f: &Field<'_>, krate: &syn::Path) -> TokenStream {
             quote_spanned! {span=>
                 match <#ty as #krate::__private::DeserializeField>::missing() {
                     #krate::__private::Some(__v) => __v,
-                    #krate::__private::None => return #krate::__private::Err(__info.missing(#name)),
+                    #krate::__private::None => return #krate::__private::Err(#krate::__private::ClassInfo::missing(__info, #name)),
                 }
             }
         }
-        Default::None => quote!(return #krate::__private::Err(__info.missing(#name))),
+        Default::None => {
+            quote!(return #krate::__private::Err(#krate::__private::ClassInfo::missing(__info, #name)))
+        }
     }
 }
 
@@ -83,13 +85,13 @@ fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) 
         let read = read_field(f, krate);
         quote! {
             #name => {
-                #v = #krate::__private::Some(#read.map_err(|__e| __info.field_error(#name, __e))?);
+                #v = #krate::__private::Some(#read.map_err(|__e| #krate::__private::ClassInfo::field_error(__info, #name, __e))?);
             }
         }
     });
     let names: Vec<&str> = sent.iter().map(|f| f.name.as_str()).collect();
-    let unknown = if cont.attrs.deny_unknown_fields {
-        quote!(__other => return #krate::__private::Err(__info.unknown(__other, &[#(#names),*])),)
+    let unknown = if cont.attrs.deny_unknown_fields.is_some() {
+        quote!(__other => return #krate::__private::Err(#krate::__private::ClassInfo::unknown(__info, __other, &[#(#names),*])),)
     } else {
         quote!(_ => {})
     };
@@ -119,14 +121,14 @@ fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) 
     });
     let match_fields = if sent.is_empty() {
         quote! {
-            for __item in __r.fields() {
+            for __item in #krate::__private::GenericReader::fields(&__r) {
                 let (__name, _) = __item?;
                 match __name { #unknown }
             }
         }
     } else {
         quote! {
-            for __item in __r.fields() {
+            for __item in #krate::__private::GenericReader::fields(&__r) {
                 let (__name, __value) = __item?;
                 match __name {
                     #(#arms)*
@@ -154,7 +156,7 @@ fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) 
         #[automatically_derived]
         impl #impl_g #krate::__private::DeserializeField for #ident #ty_g #where_c {
             fn deserialize_field(__value: #krate::__private::FieldValue<'_>) -> #krate::Result<Self> {
-                __value.decode()
+                #krate::__private::FieldValue::decode(__value)
             }
         }
 
@@ -188,7 +190,7 @@ fn expand_enum(cont: &Container<'_>, variants: &[Variant<'_>], krate: &syn::Path
         #[automatically_derived]
         impl #impl_g #krate::__private::FromMsgpack for #ident #ty_g #where_c {
             fn from_msgpack(__m: &#krate::MsgValue) -> #krate::Result<Self> {
-                match __m.as_str() {
+                match #krate::MsgValue::as_str(__m) {
                     #(#arms)*
                     _ => #krate::__private::Err(#krate::__private::unknown_variant(#ty_name, __m, &[#(#names),*])),
                 }
@@ -198,7 +200,7 @@ fn expand_enum(cont: &Container<'_>, variants: &[Variant<'_>], krate: &syn::Path
         #[automatically_derived]
         impl #impl_g #krate::__private::DeserializeField for #ident #ty_g #where_c {
             fn deserialize_field(__value: #krate::__private::FieldValue<'_>) -> #krate::Result<Self> {
-                <Self as #krate::__private::FromMsgpack>::from_msgpack(__value.simple()?)
+                <Self as #krate::__private::FromMsgpack>::from_msgpack(#krate::__private::FieldValue::simple(__value)?)
             }
         }
 

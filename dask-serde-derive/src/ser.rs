@@ -18,7 +18,7 @@ pub fn expand(cont: &Container<'_>, krate: &syn::Path) -> TokenStream {
 pub fn class_info(cont: &Container<'_>, krate: &syn::Path) -> TokenStream {
     let init = match &cont.attrs.python {
         Some((path, _)) => {
-            let (module, class) = path.rsplit_once('.').unwrap_or(("", path));
+            let (module, class) = crate::attr::split_python_path(path).unwrap_or(("", path));
             quote!(#krate::__private::ClassInfo::new(#module, #class))
         }
         None => {
@@ -29,7 +29,7 @@ pub fn class_info(cont: &Container<'_>, krate: &syn::Path) -> TokenStream {
     quote! {
         static __DASK_CLASS: #krate::__private::OnceLock<#krate::__private::ClassInfo> =
             #krate::__private::OnceLock::new();
-        let __info = __DASK_CLASS.get_or_init(|| #init);
+        let __info: &#krate::__private::ClassInfo = #krate::__private::OnceLock::get_or_init(&__DASK_CLASS, || #init);
     }
 }
 
@@ -41,9 +41,9 @@ fn write_field(f: &Field<'_>, krate: &syn::Path) -> TokenStream {
     if let Some(with) = &f.attrs.with {
         quote_spanned!(span=> #with::serialize_field(&self.#member, #name, &mut __w)?;)
     } else if f.attrs.frame.is_some() {
-        quote_spanned!(span=> __w.complex::<#ty>(#name, &self.#member)?;)
+        quote_spanned!(span=> #krate::__private::FieldWriter::complex::<#ty>(&mut __w, #name, &self.#member)?;)
     } else if f.attrs.header.is_some() {
-        quote_spanned!(span=> __w.simple(#name, <#ty as #krate::__private::ToMsgpack>::to_msgpack(&self.#member)?);)
+        quote_spanned!(span=> #krate::__private::FieldWriter::simple(&mut __w, #name, <#ty as #krate::__private::ToMsgpack>::to_msgpack(&self.#member)?);)
     } else {
         quote_spanned!(span=> <#ty as #krate::__private::SerializeField>::serialize_field(&self.#member, #name, &mut __w)?;)
     }
@@ -80,7 +80,7 @@ fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) 
                 #info
                 let mut __w = #krate::__private::FieldWriter::new(__frames);
                 #(#writes)*
-                #krate::__private::Ok(__info.header(__w))
+                #krate::__private::Ok(#krate::__private::ClassInfo::header(__info, __w))
             }
         }
 
@@ -88,10 +88,10 @@ fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) 
         impl #impl_g #krate::__private::SerializeField for #ident #ty_g #where_c {
             fn serialize_field<'__a>(
                 &'__a self,
-                __name: &str,
+                __name: &::core::primitive::str,
                 __w: &mut #krate::__private::FieldWriter<'__a, '_>,
             ) -> #krate::Result<()> {
-                __w.complex(__name, self)
+                #krate::__private::FieldWriter::complex(__w, __name, self)
             }
         }
 
@@ -99,14 +99,14 @@ fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) 
         impl #impl_g #krate::__private::SerializeElem for #ident #ty_g #where_c {
             fn serialize_vec<'__a>(
                 __items: &'__a [Self],
-                __name: &str,
+                __name: &::core::primitive::str,
                 __w: &mut #krate::__private::FieldWriter<'__a, '_>,
             ) -> #krate::Result<()> {
                 #krate::__private::complex_elem::serialize_vec(__items, __name, __w)
             }
             fn serialize_map<'__a>(
-                __entries: #krate::__private::Vec<(&'__a str, &'__a Self)>,
-                __name: &str,
+                __entries: #krate::__private::Vec<(&'__a ::core::primitive::str, &'__a Self)>,
+                __name: &::core::primitive::str,
                 __w: &mut #krate::__private::FieldWriter<'__a, '_>,
             ) -> #krate::Result<()> {
                 #krate::__private::complex_elem::serialize_map(__entries, __name, __w)
@@ -127,7 +127,7 @@ fn expand_enum(cont: &Container<'_>, variants: &[Variant<'_>], krate: &syn::Path
         quote!(match *self {})
     } else {
         quote! {
-            let __s: &str = match self { #(#arms)* };
+            let __s: &::core::primitive::str = match self { #(#arms)* };
             #krate::__private::Ok(#krate::MsgValue::Str(#krate::__private::String::from(__s)))
         }
     };
@@ -146,10 +146,10 @@ fn expand_enum(cont: &Container<'_>, variants: &[Variant<'_>], krate: &syn::Path
         impl #impl_g #krate::__private::SerializeField for #ident #ty_g #where_c {
             fn serialize_field<'__a>(
                 &'__a self,
-                __name: &str,
+                __name: &::core::primitive::str,
                 __w: &mut #krate::__private::FieldWriter<'__a, '_>,
             ) -> #krate::Result<()> {
-                __w.simple(__name, #krate::__private::ToMsgpack::to_msgpack(self)?);
+                #krate::__private::FieldWriter::simple(__w, __name, #krate::__private::ToMsgpack::to_msgpack(self)?);
                 #krate::__private::Ok(())
             }
         }
@@ -158,14 +158,14 @@ fn expand_enum(cont: &Container<'_>, variants: &[Variant<'_>], krate: &syn::Path
         impl #impl_g #krate::__private::SerializeElem for #ident #ty_g #where_c {
             fn serialize_vec<'__a>(
                 __items: &'__a [Self],
-                __name: &str,
+                __name: &::core::primitive::str,
                 __w: &mut #krate::__private::FieldWriter<'__a, '_>,
             ) -> #krate::Result<()> {
                 #krate::__private::simple_elem::serialize_vec(__items, __name, __w)
             }
             fn serialize_map<'__a>(
-                __entries: #krate::__private::Vec<(&'__a str, &'__a Self)>,
-                __name: &str,
+                __entries: #krate::__private::Vec<(&'__a ::core::primitive::str, &'__a Self)>,
+                __name: &::core::primitive::str,
                 __w: &mut #krate::__private::FieldWriter<'__a, '_>,
             ) -> #krate::Result<()> {
                 #krate::__private::simple_elem::serialize_map(__entries, __name, __w)

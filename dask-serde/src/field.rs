@@ -36,6 +36,11 @@ use crate::traits::{ByteArray, DaskDeserialize, DaskSerialize};
 // Header values
 
 /// A value that goes into a header as msgpack (a `simple` attribute).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be kept in a dask header",
+    label = "not a header (msgpack) value",
+    note = "header values are bool, integers, floats, String, Option, Vec/tuples/String-keyed maps of those, and Vec<u8>/Bytes as bin"
+)]
 pub trait ToMsgpack {
     /// The msgpack form, as msgpack-python would pack the Python value.
     ///
@@ -47,6 +52,10 @@ pub trait ToMsgpack {
 
 /// A value read back from a header (Python decodes lists as tuples; both
 /// arrive as msgpack arrays).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be read from a dask header",
+    label = "not a header (msgpack) value"
+)]
 pub trait FromMsgpack: Sized {
     /// Converts from msgpack.
     ///
@@ -579,6 +588,11 @@ impl<'h> GenericReader<'h> {
 // Placement
 
 /// How a value is written as an attribute of a derived struct.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no default placement in a derived dask struct",
+    label = "dask-serde does not know where to put this field",
+    note = "use #[dask(header)] (msgpack header), #[dask(frame)] (its own DaskSerialize value), #[dask(with = \"module\")] or #[dask(skip)], or derive DaskSerialize for the type"
+)]
 pub trait SerializeField {
     /// Writes the attribute `name`.
     ///
@@ -589,6 +603,11 @@ pub trait SerializeField {
 }
 
 /// How an attribute of a derived struct is read back.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no default placement in a derived dask struct",
+    label = "dask-serde does not know how to read this field",
+    note = "use #[dask(header)], #[dask(frame)], #[dask(with = \"module\")] or #[dask(skip)], or derive DaskDeserialize for the type"
+)]
 pub trait DeserializeField: Sized {
     /// Reads the attribute.
     ///
@@ -605,6 +624,10 @@ pub trait DeserializeField: Sized {
 }
 
 /// How `Vec<Self>` and `String`-keyed maps of `Self` are written.
+#[diagnostic::on_unimplemented(
+    message = "lists and maps of `{Self}` have no default placement in a derived dask struct",
+    note = "items must be header values, numbers, bytes, arrays or derived structs; use #[dask(with = \"module\")] otherwise"
+)]
 pub trait SerializeElem: Sized {
     /// Writes `items` as attribute `name`.
     ///
@@ -625,6 +648,10 @@ pub trait SerializeElem: Sized {
 }
 
 /// How `Vec<Self>` and `String`-keyed maps of `Self` are read back.
+#[diagnostic::on_unimplemented(
+    message = "lists and maps of `{Self}` have no default placement in a derived dask struct",
+    note = "items must be header values, numbers, bytes, arrays or derived structs; use #[dask(with = \"module\")] otherwise"
+)]
 pub trait DeserializeElem: Sized {
     /// Reads a list attribute.
     ///

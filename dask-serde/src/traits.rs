@@ -33,6 +33,11 @@ use crate::serialized::Serialized;
 /// assert_eq!(back, payload);
 /// # Ok::<(), dask_serde::Error>(())
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be serialized as its own dask value",
+    label = "no DaskSerialize implementation",
+    note = "bytes, numeric Vec/Array/NdArray, collections of those and #[derive(DaskSerialize)] types are; a field marked #[dask(frame)] must be one of them"
+)]
 pub trait DaskSerialize {
     /// Produces the header and appends the frames to `frames`.
     ///
@@ -55,6 +60,10 @@ pub trait DaskSerialize {
 }
 
 /// A Rust type that can be rebuilt from a `dask`-family header and frames.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be deserialized from a dask value",
+    label = "no DaskDeserialize implementation"
+)]
 pub trait DaskDeserialize: Sized {
     /// Decodes `header` and `frames`, bounded by `limits`.
     ///
