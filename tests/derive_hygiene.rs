@@ -73,6 +73,7 @@ mod shadowed {
 
     // --- Blanket traits whose methods are named like the ones the
     // generated code calls: inherent methods must keep priority.
+    #[allow(clippy::wrong_self_convention)]
     pub trait Sneaky {
         fn map_err(&self) {}
         fn and_then(&self) {}

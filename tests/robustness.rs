@@ -269,7 +269,7 @@ fn nesting_at_the_limits_fits_a_small_stack() {
     h.insert("serializer", "msgpack");
     let err = deserialize_any(&h, &[Bytes::from(ok)], &DeserializeOptions::new()).unwrap_err();
     assert!(matches!(err, dask_serde::Error::Limit { .. }), "{err}");
-    let fits = [vec![0x81u8, 0x00].repeat(max), vec![0xc0]].concat();
+    let fits = [[0x81u8, 0x00].repeat(max), vec![0xc0]].concat();
     let v = deserialize_any(&h, &[Bytes::from(fits)], &DeserializeOptions::new()).unwrap();
     assert!(v == v.clone());
 }

@@ -293,9 +293,9 @@ impl Container {
 }
 
 /// How a missing field is filled in.
-pub enum Default {
+pub enum FieldDefault {
     None,
-    Default,
+    Trait,
     Path(syn::ExprPath),
 }
 
@@ -305,7 +305,7 @@ pub struct Field {
     pub frame: Option<Span>,
     pub header: Option<Span>,
     pub skip: Option<Span>,
-    pub default: Default,
+    pub default: FieldDefault,
     pub with: Option<syn::Path>,
 }
 
@@ -338,12 +338,12 @@ impl Field {
                     if meta.input.peek(syn::Token![=]) {
                         if let Some(s) = get_lit_str(cx, "default", &meta) {
                             match s.parse::<syn::ExprPath>() {
-                                Ok(p) => default.set(&meta, Default::Path(p)),
+                                Ok(p) => default.set(&meta, FieldDefault::Path(p)),
                                 Err(_) => cx.error_spanned_by(&s, "`default` must name a function, like \"my_default\""),
                             }
                         }
                     } else {
-                        default.set(&meta, Default::Default);
+                        default.set(&meta, FieldDefault::Trait);
                     }
                 } else if meta.path.is_ident("with") {
                     if let Some(s) = get_lit_str(cx, "with", &meta) {
@@ -373,7 +373,7 @@ impl Field {
             frame: frame.get(),
             header: header.get(),
             skip: skip.get(),
-            default: default.get().unwrap_or(Default::None),
+            default: default.get().unwrap_or(FieldDefault::None),
             with: with.get(),
         }
     }

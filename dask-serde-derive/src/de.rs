@@ -5,7 +5,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::{Container, Data, Field, Variant};
-use crate::attr::Default;
+use crate::attr::FieldDefault;
 use crate::bound;
 
 pub fn expand(cont: &Container<'_>, krate: &syn::Path) -> TokenStream {
@@ -34,9 +34,11 @@ fn missing_field(f: &Field<'_>, krate: &syn::Path) -> TokenStream {
     let name = &f.name;
     let span = ty.span();
     match &f.attrs.default {
-        Default::Default => quote_spanned!(span=> <#ty as ::core::default::Default>::default()),
-        Default::Path(p) => quote_spanned!(p.span()=> #p()),
-        Default::None if f.attrs.frame.is_none() && f.attrs.header.is_none() && f.attrs.with.is_none() => {
+        FieldDefault::Trait => quote_spanned!(span=> <#ty as ::core::default::Default>::default()),
+        FieldDefault::Path(p) => quote_spanned!(p.span()=> #p()),
+        FieldDefault::None
+            if f.attrs.frame.is_none() && f.attrs.header.is_none() && f.attrs.with.is_none() =>
+        {
             quote_spanned! {span=>
                 match <#ty as #krate::__private::DeserializeField>::missing() {
                     #krate::__private::Some(__v) => __v,
@@ -44,7 +46,7 @@ fn missing_field(f: &Field<'_>, krate: &syn::Path) -> TokenStream {
                 }
             }
         }
-        Default::None => {
+        FieldDefault::None => {
             quote!(return #krate::__private::Err(#krate::__private::ClassInfo::missing(__info, #name)))
         }
     }
@@ -56,7 +58,7 @@ fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) 
         let ty = f.ty;
         if f.attrs.skip.is_some() {
             return match f.attrs.default {
-                Default::Path(_) => None,
+                FieldDefault::Path(_) => None,
                 _ => Some(syn::parse_quote!(#ty: ::core::default::Default)),
             };
         }
@@ -102,7 +104,7 @@ fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) 
             let ty = f.ty;
             let span = ty.span();
             let value = match &f.attrs.default {
-                Default::Path(p) => quote_spanned!(p.span()=> #p()),
+                FieldDefault::Path(p) => quote_spanned!(p.span()=> #p()),
                 _ => quote_spanned!(span=> <#ty as ::core::default::Default>::default()),
             };
             return quote!(#member: #value,);

@@ -402,6 +402,43 @@ fn gcd(a: usize, b: usize) -> usize {
     }
 }
 
+/// Anything that names a dtype: a `dtype.str` (`&str`, `String`) or a
+/// [`DType`].
+pub trait IntoDType {
+    /// The dtype.
+    ///
+    /// # Errors
+    ///
+    /// An invalid `dtype.str`.
+    fn into_dtype(self) -> Result<DType>;
+}
+
+impl IntoDType for DType {
+    fn into_dtype(self) -> Result<DType> {
+        Ok(self)
+    }
+}
+impl IntoDType for &DType {
+    fn into_dtype(self) -> Result<DType> {
+        Ok(self.clone())
+    }
+}
+impl IntoDType for &str {
+    fn into_dtype(self) -> Result<DType> {
+        DType::parse(self)
+    }
+}
+impl IntoDType for String {
+    fn into_dtype(self) -> Result<DType> {
+        DType::parse(&self)
+    }
+}
+impl IntoDType for &String {
+    fn into_dtype(self) -> Result<DType> {
+        DType::parse(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -451,42 +488,5 @@ mod tests {
         let d = DType::from_descr_json(&j).unwrap();
         assert_eq!(d.itemsize(), 17);
         assert_eq!(d.to_descr_json(), j);
-    }
-}
-
-/// Anything that names a dtype: a `dtype.str` (`&str`, `String`) or a
-/// [`DType`].
-pub trait IntoDType {
-    /// The dtype.
-    ///
-    /// # Errors
-    ///
-    /// An invalid `dtype.str`.
-    fn into_dtype(self) -> Result<DType>;
-}
-
-impl IntoDType for DType {
-    fn into_dtype(self) -> Result<DType> {
-        Ok(self)
-    }
-}
-impl IntoDType for &DType {
-    fn into_dtype(self) -> Result<DType> {
-        Ok(self.clone())
-    }
-}
-impl IntoDType for &str {
-    fn into_dtype(self) -> Result<DType> {
-        DType::parse(self)
-    }
-}
-impl IntoDType for String {
-    fn into_dtype(self) -> Result<DType> {
-        DType::parse(&self)
-    }
-}
-impl IntoDType for &String {
-    fn into_dtype(self) -> Result<DType> {
-        DType::parse(self)
     }
 }
