@@ -50,6 +50,103 @@
 //! # Ok::<(), dask_serde::Error>(())
 //! ```
 //!
+//! # Deriving
+//!
+//! `#[derive(DaskSerialize, DaskDeserialize)]` (feature `derive`, on by
+//! default) generates exactly the header Python's `register_generic`
+//! produces for the same object: small fields in the header's `simple`
+//! map, buffers and arrays as zero-copy frames in `complex`. Every
+//! attribute:
+//!
+//! ```
+//! use std::collections::{BTreeMap, HashMap};
+//! use dask_serde::bytes::Bytes;
+//! use dask_serde::{DaskDeserialize, DaskSerialize};
+//!
+//! #[derive(Debug, PartialEq, DaskSerialize, DaskDeserialize)]
+//! #[dask(rename_all = "snake_case")]
+//! enum Status { InMemory, Released }         // sent as the str "in_memory" / "released"
+//!
+//! #[derive(Debug, PartialEq, DaskSerialize, DaskDeserialize)]
+//! #[dask(python = "mylab.models.Chunk")]     // the Python class (default: Rust module path + name)
+//! #[dask(crate = "::dask_serde")]            // path of this crate, for re-exports
+//! struct Chunk {
+//!     name: String,                          // header ("simple")
+//!     index: u32,                            // header
+//!     status: Status,                        // header, as a str
+//!     values: Vec<f64>,                      // numpy frame, zero-copy
+//!     payload: Bytes,                        // bytes frame, zero-copy
+//!     #[dask(header)]
+//!     tag: Vec<u8>,                          // kept in the header as msgpack bin
+//!     #[dask(frame)]
+//!     parts: Vec<Bytes>,                     // its own dask value (a list collection)
+//!     #[dask(rename = "meta-data")]
+//!     meta: BTreeMap<String, i64>,           // attribute name on the wire
+//!     note: Option<String>,                  // None when absent
+//!     #[dask(default)]
+//!     labels: Vec<String>,                   // Default::default() when absent
+//!     #[dask(skip)]
+//!     cache: HashMap<String, f64>,           // not sent; Default::default() on decode
+//! }
+//!
+//! #[derive(Debug, PartialEq, DaskSerialize, DaskDeserialize)]
+//! #[dask(python = "mylab.models.Strict", deny_unknown_fields, rename_all = "camelCase")]
+//! #[dask(bound = "T: std::fmt::Display + std::str::FromStr")] // replaces the inferred bounds
+//! struct Strict<T> {
+//!     chunk_id: u64,                         // sent as "chunkId"
+//!     #[dask(with = "as_text")]
+//!     value: T,                              // placement decided by a module
+//! }
+//!
+//! mod as_text {
+//!     use dask_serde::field::{FieldValue, FieldWriter};
+//!     use dask_serde::MsgValue;
+//!     pub fn serialize_field<'a, T: std::fmt::Display>(v: &'a T, name: &str, w: &mut FieldWriter<'a, '_>) -> dask_serde::Result<()> {
+//!         w.simple(name, MsgValue::Str(v.to_string()));
+//!         Ok(())
+//!     }
+//!     pub fn deserialize_field<T: std::str::FromStr>(v: FieldValue<'_>) -> dask_serde::Result<T> {
+//!         let s = v.simple()?.as_str().unwrap_or_default();
+//!         s.parse().map_err(|_| dask_serde::Error::Encode(format!("bad value {s:?}")))
+//!     }
+//! }
+//!
+//! let chunk = Chunk {
+//!     name: "c0".into(), index: 7, status: Status::InMemory,
+//!     values: vec![1.0, 2.0], payload: Bytes::from_static(b"raw"), tag: b"t".to_vec(),
+//!     parts: vec![Bytes::from_static(b"p")], meta: BTreeMap::from([("rows".into(), 2)]),
+//!     note: None, labels: vec![], cache: HashMap::new(),
+//! };
+//! let s = chunk.dask_serialize()?;                 // frames borrow `chunk`'s buffers
+//! assert_eq!(s.frames[0].as_ptr(), chunk.values.as_ptr().cast());
+//! let back = Chunk::dask_deserialize(&s.header, &s.frame_bytes())?;
+//! assert_eq!(back, chunk);
+//!
+//! let strict = Strict { chunk_id: 1, value: 2.5f64 };
+//! let s = strict.dask_serialize()?;
+//! assert_eq!(Strict::<f64>::dask_deserialize(&s.header, &s.frame_bytes())?, strict);
+//! # Ok::<(), dask_serde::Error>(())
+//! ```
+//!
+//! On the Python side the matching class only needs registering:
+//!
+//! ```python
+//! # mylab/models.py
+//! from distributed.protocol.serialize import register_generic
+//!
+//! class Chunk:
+//!     pass
+//!
+//! register_generic(Chunk)
+//! ```
+//!
+//! `distributed.protocol.deserialize(header, frames)` then returns a
+//! `Chunk` whose `values` is a `numpy.ndarray`, and a `Chunk` built in
+//! Python decodes into the Rust struct. Python's `register_generic` keeps
+//! `bytes` attributes in the header; the derive sends `Bytes`/`Vec<u8>` as
+//! frames instead (no copy, no 2 GiB msgpack limit) unless the field is
+//! marked `#[dask(header)]` — Python decodes both forms to the same object.
+//!
 //! See `docs/ARCHITECTURE.md` in the repository for how the modules fit
 //! together, and the wire-format specification for the exact bytes.
 
