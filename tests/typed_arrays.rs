@@ -221,3 +221,21 @@ mod with_ndarray {
         assert_eq!(back.shape(), &[0, 3]);
     }
 }
+
+#[test]
+fn ndarray_fields_in_derived_structs() {
+    use dask_serde::{DaskDeserialize, DaskSerialize};
+    #[derive(Debug, PartialEq, DaskSerialize, DaskDeserialize)]
+    #[dask(python = "m.Grid")]
+    struct Grid {
+        name: String,
+        cells: ndarray::Array2<f32>,
+    }
+    let g = Grid {
+        name: "g".into(),
+        cells: ndarray::Array2::from_shape_vec((2, 2), vec![1.0, 2.0, 3.0, 4.0]).unwrap(),
+    };
+    let s = g.dask_serialize().unwrap();
+    assert_eq!(s.frames[0].as_ptr(), g.cells.as_ptr().cast::<u8>());
+    assert_eq!(Grid::dask_deserialize(&s.header, &s.frame_bytes()).unwrap(), g);
+}

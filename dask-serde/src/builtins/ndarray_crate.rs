@@ -144,3 +144,26 @@ impl<T: Element> Array<T> {
         ArrayView::from_shape(IxDyn(nd.shape()).strides(IxDyn(&strides)), slice).map_err(|_| bad())
     }
 }
+
+/// `ndarray` fields of derived structs are numpy frames (borrowed when
+/// contiguous).
+impl<S, D, T> crate::field::SerializeField for ArrayBase<S, D>
+where
+    S: Data<Elem = T>,
+    D: Dimension,
+    T: Element,
+{
+    fn serialize_field<'a>(&'a self, name: &str, w: &mut crate::field::FieldWriter<'a, '_>) -> Result<()> {
+        w.complex(name, self)
+    }
+}
+
+impl<T, D> crate::field::DeserializeField for ndarray::Array<T, D>
+where
+    T: Element,
+    D: Dimension,
+{
+    fn deserialize_field(value: crate::field::FieldValue<'_>) -> Result<Self> {
+        value.decode()
+    }
+}
