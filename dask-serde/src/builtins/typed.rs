@@ -130,15 +130,27 @@ fn dtype_matches<T: Element>(descr: &str) -> Option<bool> {
 
 /// The numpy sub-header of a contiguous 1-d array of `n` elements.
 fn vec_sub_header<T: Element>(n: usize) -> MsgValue {
-    MsgValue::Map(vec![
+    let mut sub = vec![
         (
             "dtype".into(),
             MsgValue::Array(vec![MsgValue::Int(0), MsgValue::from(T::DTYPE)]),
         ),
         ("shape".into(), MsgValue::Array(vec![MsgValue::from(n)])),
-        ("strides".into(), MsgValue::Array(vec![MsgValue::from(T::SIZE)])),
+        (
+            "strides".into(),
+            MsgValue::Array(vec![MsgValue::from(if n == 0 { 0 } else { T::SIZE })]),
+        ),
         ("writeable".into(), MsgValue::Array(vec![MsgValue::Bool(true)])),
-    ])
+    ];
+    if n == 0 {
+        // an empty array as numpy 2's constructors make it (zero strides),
+        // which Dask sends through its broadcast path, like NdArray does
+        sub.push((
+            "broadcast_to".into(),
+            MsgValue::Array(vec![MsgValue::from(0usize)]),
+        ));
+    }
+    MsgValue::Map(sub)
 }
 
 fn serialize_slice<'a, T: Element>(items: &'a [T], frames: &mut Vec<Frame<'a>>) -> Header {
