@@ -32,6 +32,11 @@ pub enum Error {
     #[error("unknown serialization family {0:?}")]
     UnknownFamily(String),
 
+    /// A compression codec name that is unknown, or whose crate feature is
+    /// off (Python's `compressions[name]` raises `KeyError(name)`).
+    #[error("unknown or unavailable compression codec {0:?}")]
+    UnknownCodec(String),
+
     /// No family could encode a value and `on_error` was `raise`.
     #[error("{message}")]
     Unserializable {
@@ -183,7 +188,7 @@ impl Error {
             | Error::TypeMismatch { .. } => "TypeError",
             Error::Field { source, .. } => source.python_type(),
             Error::MissingField { .. } | Error::UnknownField { .. } => "AttributeError",
-            Error::UnknownFamily(_) => "KeyError",
+            Error::UnknownFamily(_) | Error::UnknownCodec(_) => "KeyError",
             _ => "ValueError",
         }
     }

@@ -208,6 +208,25 @@ impl Value {
                 tag("enum", Json::Object(body))
             }
             Value::Unserializable(n) => tag("unserializable", Json::String(n.clone())),
+            Value::Opaque(o) => {
+                // extension tag: an undecoded payload (kind, sub-header as
+                // msgpack hex, frames as hex)
+                let mut body = Map::new();
+                let kind = match o.kind {
+                    crate::message::PayloadKind::Serialized => "serialized",
+                    crate::message::PayloadKind::Pickled => "pickled",
+                };
+                body.insert("kind".into(), Json::String(kind.into()));
+                body.insert(
+                    "header".into(),
+                    Json::String(o.header.to_msgpack().map(|h| to_hex(&h)).unwrap_or_default()),
+                );
+                body.insert(
+                    "frames".into(),
+                    Json::Array(o.frames.iter().map(|f| Json::String(to_hex(f))).collect()),
+                );
+                tag("opaque", Json::Object(body))
+            }
         }
     }
 

@@ -157,6 +157,7 @@
 #[path = "private.rs"]
 pub mod __private;
 pub mod builtins;
+pub mod compression;
 mod context;
 mod error;
 pub mod family;
@@ -167,12 +168,14 @@ mod header;
 #[cfg(feature = "json")]
 pub mod json;
 mod limits;
+pub mod message;
 pub mod msgpack;
 mod options;
 mod pickle;
 mod pytype;
 mod registry;
 mod serialized;
+pub mod split;
 mod traits;
 pub mod transport;
 mod value;
@@ -185,6 +188,7 @@ pub use dask_serde_derive::{DaskDeserialize, DaskSerialize};
 pub use builtins::dtype::{DType, DTypeField, IntoDType, Layout};
 pub use builtins::ndarray::NdArray;
 pub use builtins::typed::{Array, Element};
+pub use compression::{deserialize_bytes, maybe_compress, serialize_bytes, Codec, CompressionOptions};
 pub use context::Context;
 pub use error::{Error, Result};
 pub use frame::Frame;
@@ -195,5 +199,6 @@ pub use options::{DeserializeOptions, OnError, SerializeOptions};
 pub use pytype::PyType;
 pub use registry::{deserialize_any, register_family, serialize, DaskTypeLoader, Registry};
 pub use serialized::{OwnedSerialized, Serialized};
+pub use split::{merge_and_deserialize, merge_frames, serialize_and_split, split_frames};
 pub use traits::{ByteArray, DaskDeserialize, DaskSerialize, MsgpackKey};
 pub use value::{EnumMember, MemoryView, Object, PyArray, Value};

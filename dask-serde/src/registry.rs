@@ -189,6 +189,13 @@ impl Registry {
         if let Value::Serialize(inner) = value {
             return self.serialize_inner(inner, opts, Some(true), depth + 1);
         }
+        if let Value::Opaque(o) = value {
+            if o.kind == crate::message::PayloadKind::Serialized {
+                // already serialized: header and frames unchanged
+                let frames = o.frames.iter().cloned().map(Frame::Shared).collect();
+                return Ok(Serialized::new(o.header.clone(), frames));
+            }
+        }
         let serializers = &opts.serializers;
         let is_collection = matches!(
             value,

@@ -72,6 +72,10 @@ pub enum Value {
     /// A stand-in for an object no family can encode, named by its class
     /// name (used to exercise the `error` family).
     Unserializable(String),
+    /// A message payload kept undecoded (`loads` with `keep_serialized`):
+    /// Python's `Serialized` / `Pickled`. Re-encoding it reproduces the
+    /// payload byte for byte.
+    Opaque(Box<crate::message::Opaque>),
 }
 
 /// A Python `memoryview`: `format` is a `struct` code in native byte order,
@@ -167,6 +171,10 @@ impl Value {
             Value::Serialize(v) | Value::ToPickle(v) => v.type_name(),
             Value::Enum(e) => e.class.name().into(),
             Value::Unserializable(n) => n.clone(),
+            Value::Opaque(o) => match o.kind {
+                crate::message::PayloadKind::Serialized => "Serialized".into(),
+                crate::message::PayloadKind::Pickled => "Pickled".into(),
+            },
         }
     }
 
@@ -280,6 +288,7 @@ impl PartialEq for Value {
             (Serialize(a), Serialize(b)) | (ToPickle(a), ToPickle(b)) => a == b,
             (Enum(a), Enum(b)) => a == b,
             (Unserializable(a), Unserializable(b)) => a == b,
+            (Opaque(a), Opaque(b)) => a == b,
             _ => false,
         }
     }

@@ -14,9 +14,10 @@ use crate::value::Value;
 /// The `pickle` family, safely.
 ///
 /// Encoding writes plain data (None, bool, int, float, str, bytes,
-/// bytearray, list, tuple, set, frozenset, dict, generic objects) as
-/// CPython's pickler would, with the protocol from the context's
-/// `pickle-protocol` (default 5); other values are declined.
+/// bytearray, list, tuple, set, frozenset, dict, generic objects) and numpy
+/// arrays as CPython's pickler would, with the protocol from the context's
+/// `pickle-protocol` (default 5; arrays' memory then travels as
+/// out-of-band frames, as Dask sends it); other values are declined.
 ///
 /// Decoding reads pickles of protocols 2–5 holding plain data and
 /// protocol-5 out-of-band buffers (honouring the header's `writeable`
@@ -40,11 +41,15 @@ impl Family for PickleFamily {
         if !(2..=5).contains(&protocol) {
             return Err(Error::Encode(format!("unsupported pickle protocol {protocol}")));
         }
-        let data = pk::dumps(value, protocol)?;
+        // protocol 5 sends numpy arrays' memory as out-of-band frames
+        let (data, buffers) = pk::dumps_with_oob(value, protocol)?;
         let mut header = Header::new();
         header.insert("serializer", "pickle");
-        header.insert("writeable", MsgValue::Array(vec![]));
-        Ok(Some(Serialized::new(header, vec![Frame::from(data)])))
+        let writeable = buffers.iter().map(|b| MsgValue::Bool(b.writeable)).collect();
+        header.insert("writeable", MsgValue::Array(writeable));
+        let mut frames = vec![Frame::from(data)];
+        frames.extend(buffers.into_iter().map(|b| Frame::Shared(b.data)));
+        Ok(Some(Serialized::new(header, frames)))
     }
 
     fn decode(&self, header: &Header, frames: &[Bytes], cx: &DecodeCx<'_>) -> Result<Value> {

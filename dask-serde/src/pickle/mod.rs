@@ -19,10 +19,19 @@
 //!   `__dict__` state is the plain-object pattern `copyreg.__reduce_ex__`
 //!   writes; it becomes a [`Value::Object`] whose class is only named.
 //! * A class reference that would end up as a value is refused.
+//! * numpy's constructors are interpreted as data too (module
+//!   [`numpy`]): `numpy.dtype(typestr, False, True)` + `BUILD` state is a
+//!   [`DType`](crate::DType) (structured, sub-array, datetime, object
+//!   included; object *fields* refused); `_reconstruct(numpy.ndarray, (0,),
+//!   b'b')` + `BUILD (1, shape, dtype, is_fortran, data)` and
+//!   `_frombuffer(buffer, dtype, shape, order[, axis_order])` are
+//!   [`NdArray`](crate::NdArray)s over the pickle's bytes or the
+//!   out-of-band buffer (shared, not copied); `scalar(dtype, bytes)` is the
+//!   matching plain value. A dtype on its own is not a value (it is read by
+//!   [`load_dtype`]); a subclass of `ndarray` is refused.
 //!
-//! The allow-list is the extension point for more data constructors (numpy's
-//! `_reconstruct`, `_frombuffer` and `dtype`): a row in
-//! [`read::ALLOWED_GLOBALS`], a handler, and — for objects that take a
+//! The allow-list is the extension point for more data constructors: a row
+//! in [`read::ALLOWED_GLOBALS`], a handler, and — for objects that take a
 //! `BUILD` state — a [`read::Node`] variant.
 //!
 //! # Bounded
@@ -60,7 +69,18 @@
 //! one-byte `bytes` are singletons, and class names, attribute names and
 //! `'latin1'` are interned, so repeated ones are written as memo `GET`s just
 //! as CPython writes them.
+//!
+//! numpy arrays and dtypes are written as numpy 2.4's `__reduce_ex__`
+//! makes CPython write them: `_reconstruct` with the bytes (or, for object
+//! arrays, the list of items) below protocol 5, `_frombuffer` with a
+//! `PickleBuffer` from protocol 5 on — in-band with [`dumps`], out-of-band
+//! with [`dumps_with_buffers`] — and `numpy.dtype` + state for dtypes.
+//! numpy's builtin descriptors (native-order numbers, bool, object) are
+//! singletons in numpy and are shared by the memo as numpy shares them;
+//! field names made of identifier characters are taken to be interned, as
+//! CPython interns such literals.
 
+mod numpy;
 mod read;
 mod write;
 
@@ -104,8 +124,8 @@ pub(crate) fn loads(data: &[u8], buffers: &[OobBuffer], limits: &Limits) -> Resu
 /// CPython 3.11's `pickle.dumps(value, protocol=protocol)` would for a value
 /// without shared objects.
 ///
-/// Plain data never produces out-of-band buffers, so only the pickle is
-/// returned.
+/// Arrays are written in-band, as `pickle.dumps` without a
+/// `buffer_callback` writes them; see [`dumps_with_buffers`].
 ///
 /// # Errors
 ///
@@ -117,11 +137,39 @@ pub(crate) fn dumps(value: &Value, protocol: u8) -> Result<Vec<u8>> {
     write::dumps(value, protocol)
 }
 
+/// [`dumps`], with numpy arrays of protocol 5 written the way
+/// `pickle.dumps(value, protocol=5, buffer_callback=buffers.append)` writes
+/// them: the memory of each C-, Fortran- or otherwise contiguous plain
+/// array is an out-of-band buffer (`NEXT_BUFFER`, plus `READONLY_BUFFER`
+/// for a read-only array) returned in order, shared with the array, not
+/// copied. Other arrays, and every array below protocol 5, are written
+/// in-band; values without arrays give no buffers.
+///
+/// # Errors
+///
+/// As [`dumps`].
+#[allow(dead_code)] // the pickle family uses the variant with flags
+pub(crate) fn dumps_with_buffers(value: &Value, protocol: u8) -> Result<(Vec<u8>, Vec<Bytes>)> {
+    let (pickle, buffers) = write::dumps_oob(value, protocol)?;
+    Ok((pickle, buffers.into_iter().map(|b| b.data).collect()))
+}
+
+/// [`dumps_with_buffers`] with each buffer's `writeable` flag (false for
+/// the memory of a read-only array), as Dask's pickle family sends it.
+///
+/// # Errors
+///
+/// As [`dumps`].
+pub(crate) fn dumps_with_oob(value: &Value, protocol: u8) -> Result<(Vec<u8>, Vec<OobBuffer>)> {
+    write::dumps_oob(value, protocol)
+}
+
 /// True if [`dumps`] supports this value: plain data (None, bool, int,
-/// float, str, bytes, bytearray, list, tuple, set, frozenset, dict) and
+/// float, str, bytes, bytearray, list, tuple, set, frozenset, dict),
 /// objects of importable, non-builtin classes whose fields are plain data,
-/// nested at most 1024 levels deep. Memoryviews, arrays, wrappers and enum
-/// members are not plain data.
+/// and numpy arrays (object arrays of such data), nested at most 1024
+/// levels deep. Memoryviews, `array.array`s, wrappers and enum members are
+/// not plain data.
 ///
 /// The pickle family uses it to decline a value early; [`dumps`] can still
 /// fail for protocol-specific reasons (see its errors).
@@ -130,30 +178,32 @@ pub(crate) fn can_dump(value: &Value) -> bool {
 }
 
 /// Reads the pickle of a numpy dtype (the `[1, <pickle>]` form of
-/// structured and void dtypes, spec §5.5).
+/// structured and void dtypes, spec §5.5): `numpy.dtype(typestr, False,
+/// True)` and its `BUILD` state, interpreted as data. `'='` is the native
+/// byte order; byte-order-free types get `'|'`.
 ///
 /// # Errors
 ///
-/// Always, for now: numpy's `dtype` constructor is not on the allow-list
-/// yet (it comes with numpy support). Nothing is executed.
-pub(crate) fn load_dtype(_data: &[u8], _limits: &Limits) -> Result<crate::DType> {
-    Err(crate::Error::Pickle {
-        offset: 0,
-        message: "numpy dtype pickles are not read yet: numpy.dtype is not on the safe reader's allow-list"
-            .into(),
-    })
+/// [`Error::Pickle`](crate::Error::Pickle) for what [`loads`] refuses, a
+/// pickle that is not of a dtype, object fields, state versions other than
+/// 3 and 4, and inconsistent states (names without fields, offsets or
+/// sub-arrays outside the item size, unknown datetime units);
+/// [`Error::Limit`](crate::Error::Limit) for dtypes nested deeper than
+/// `limits.max_nesting`.
+pub(crate) fn load_dtype(data: &[u8], limits: &Limits) -> Result<crate::DType> {
+    read::load_dtype(data, limits)
 }
 
-/// Pickles a numpy dtype as Dask does for structured and void dtypes.
+/// Pickles a numpy dtype as CPython's `pickle.dumps(dtype, protocol)`
+/// does with numpy 2.4 (Dask uses the default protocol, 4 on Python 3.11,
+/// for structured and void dtypes).
 ///
 /// # Errors
 ///
-/// Always, for now: writing numpy dtypes comes with numpy support.
-pub(crate) fn dump_dtype(dtype: &crate::DType, _protocol: u8) -> Result<Vec<u8>> {
-    Err(crate::Error::Encode(format!(
-        "pickling the numpy dtype {:?} is not supported yet",
-        dtype.descr()
-    )))
+/// [`Error::Encode`](crate::Error::Encode) for a protocol outside 2..=5 and
+/// datetime dtypes with a unit numpy does not know.
+pub(crate) fn dump_dtype(dtype: &crate::DType, protocol: u8) -> Result<Vec<u8>> {
+    write::dump_dtype(dtype, protocol)
 }
 
 /// Pickle opcodes (`pickletools` names) and their names for messages.
@@ -858,6 +908,9 @@ mod tests {
 /// `scripts/setup-python.sh`); without one these tests fail. The seed is
 /// printed and can be changed with `$DASK_SERDE_PICKLE_SEED`.
 #[cfg(test)]
+mod python_numpy;
+
+#[cfg(test)]
 mod python_tests {
     use std::io::{BufRead, BufReader, Read, Write};
     use std::path::PathBuf;
@@ -1126,7 +1179,7 @@ main()
 
     /// The Python interpreter to compare with; panics (fails the test) when
     /// there is none.
-    fn python() -> PathBuf {
+    pub(super) fn python() -> PathBuf {
         let path = match std::env::var_os("DASK_SERDE_PYTHON") {
             Some(p) => PathBuf::from(p),
             None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/py-venv/bin/python"),
@@ -1143,9 +1196,9 @@ main()
     }
 
     /// One Python harness process, killed when dropped.
-    struct Harness {
+    pub(super) struct Harness {
         child: Child,
-        stdin: Option<ChildStdin>,
+        pub(super) stdin: Option<ChildStdin>,
         lines: Receiver<String>,
         stderr: Arc<Mutex<String>>,
         deadline: Instant,
@@ -1153,8 +1206,22 @@ main()
 
     impl Harness {
         fn start(mode: &str, seed: u64) -> Harness {
+            let request = serde_json::json!({"seed": seed, "count": RANDOM_CASES, "mode": mode});
+            let (h, hello) = Harness::spawn(HARNESS, &request, TIMEOUT);
+            let version = hello["python"].as_str().unwrap_or("?").to_owned();
+            assert!(
+                version.starts_with("3.11."),
+                "the pickle comparison needs CPython 3.11 (the reference of the byte-identical writer), found {version}"
+            );
+            h
+        }
+
+        /// Starts `script`, sends it `request` (one JSON line) and reads
+        /// its first answer line; the whole exchange must end within
+        /// `timeout`.
+        pub(super) fn spawn(script: &str, request: &Json, timeout: Duration) -> (Harness, Json) {
             let mut child = Command::new(python())
-                .args(["-I", "-c", HARNESS])
+                .args(["-I", "-c", script])
                 .stdin(Stdio::piped())
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -1183,26 +1250,20 @@ main()
                 child,
                 lines,
                 stderr,
-                deadline: Instant::now() + TIMEOUT,
+                deadline: Instant::now() + timeout,
             };
-            let request = serde_json::json!({"seed": seed, "count": RANDOM_CASES, "mode": mode});
             h.send(&request.to_string());
             let hello = h.recv();
-            let version = hello["python"].as_str().unwrap_or("?").to_owned();
-            assert!(
-                version.starts_with("3.11."),
-                "the pickle comparison needs CPython 3.11 (the reference of the byte-identical writer), found {version}"
-            );
-            h
+            (h, hello)
         }
 
-        fn send(&mut self, line: &str) {
+        pub(super) fn send(&mut self, line: &str) {
             let stdin = self.stdin.as_mut().expect("stdin still open");
             writeln!(stdin, "{line}").expect("writing to Python");
             stdin.flush().expect("writing to Python");
         }
 
-        fn recv(&mut self) -> Json {
+        pub(super) fn recv(&mut self) -> Json {
             let left = self.deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => serde_json::from_str(&line).expect("Python printed invalid JSON"),
@@ -1244,7 +1305,7 @@ main()
         }
     }
 
-    fn seed() -> u64 {
+    pub(super) fn seed() -> u64 {
         let seed = std::env::var("DASK_SERDE_PICKLE_SEED")
             .ok()
             .and_then(|s| s.parse().ok())
@@ -1253,19 +1314,19 @@ main()
         seed
     }
 
-    fn unhex(s: &str) -> Vec<u8> {
+    pub(super) fn unhex(s: &str) -> Vec<u8> {
         (0..s.len())
             .step_by(2)
             .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
             .collect()
     }
 
-    fn hex(b: &[u8]) -> String {
+    pub(super) fn hex(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
     }
 
     /// The harness's value description → `Value`.
-    fn from_desc(j: &Json) -> Value {
+    pub(super) fn from_desc(j: &Json) -> Value {
         let Json::Object(m) = j else {
             assert!(j.is_null(), "bad description {j}");
             return Value::None;

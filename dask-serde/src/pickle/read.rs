@@ -13,7 +13,9 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use num_bigint::BigInt;
 
+use super::numpy::{self, DTypeNode, ObjectArrayNode};
 use super::{compat, op, OobBuffer};
+use crate::builtins::ndarray::NdArray;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::pytype::PyType;
@@ -75,6 +77,14 @@ pub(crate) enum Node {
     Global(Box<PyType>),
     /// An out-of-band buffer (`NEXT_BUFFER`).
     Buffer(Box<OobBuffer>),
+    /// A numpy dtype (`numpy.dtype(typestr, False, True)`, then `BUILD`).
+    /// Only a part of arrays and other dtypes: not a value by itself.
+    DType(Box<DTypeNode>),
+    /// A numpy array made by `_reconstruct`, waiting for its `BUILD`
+    /// state.
+    NdArrayPending,
+    /// A numpy object array after its `BUILD`: a container of its items.
+    ObjectArray(Box<ObjectArrayNode>),
     /// A finished value (any [`Value`], e.g. a container built at `STOP`).
     Built(Box<Value>),
 }
@@ -174,13 +184,15 @@ impl Node {
             Node::Object(o) => format!("{} object", o.class),
             Node::Global(t) => format!("global {t}"),
             Node::Buffer(_) => "out-of-band buffer".into(),
+            Node::DType(_) => "numpy.dtype".into(),
+            Node::NdArrayPending | Node::ObjectArray(_) => "numpy.ndarray".into(),
             Node::Built(v) => v.type_name(),
         }
     }
 
     /// The Python type name with an article ("an int", "a list"), for
     /// messages.
-    fn a_kind(&self) -> String {
+    pub(crate) fn a_kind(&self) -> String {
         let kind = self.kind();
         let article = if kind.starts_with(['a', 'e', 'i', 'o', 'u']) {
             "an"
@@ -198,6 +210,7 @@ impl Node {
             }
             Node::Dict(pairs) => pairs.get(i / 2).map(|&(k, v)| if i % 2 == 0 { k } else { v }),
             Node::Object(o) => o.fields.get(i).map(|&(_, r)| r),
+            Node::ObjectArray(o) => o.items.get(i).copied(),
             _ => None,
         }
     }
@@ -212,6 +225,7 @@ impl Node {
                 | Node::FrozenSet(_)
                 | Node::Dict(_)
                 | Node::Object(_)
+                | Node::ObjectArray(_)
         )
     }
 
@@ -221,6 +235,7 @@ impl Node {
             Node::Str(s) => s.len(),
             Node::BigInt(b) => usize::try_from(b.bits() / 8).unwrap_or(usize::MAX),
             Node::Object(o) => o.fields.iter().map(|(k, _)| k.len()).sum(),
+            Node::ObjectArray(o) => o.shape.len() * std::mem::size_of::<usize>(),
             _ => 0,
         }
     }
@@ -253,7 +268,7 @@ impl Arena {
         &self.nodes[r.0]
     }
 
-    fn node_mut(&mut self, r: Ref) -> &mut Node {
+    pub(crate) fn node_mut(&mut self, r: Ref) -> &mut Node {
         &mut self.nodes[r.0]
     }
 
@@ -347,7 +362,10 @@ pub(crate) struct AllowedGlobal {
 /// The allow-list: the only globals the reader lets a pickle call, each
 /// interpreted as data by its handler — nothing is imported or executed.
 /// Every other `REDUCE` is refused. Add rows here (with their handlers) to
-/// read more constructors, e.g. numpy's `_reconstruct`.
+/// read more constructors.
+///
+/// numpy's constructors are listed under their numpy 2 (`numpy._core`) and
+/// numpy 1 (`numpy.core`) module names; see [`numpy`](super::numpy).
 pub(crate) static ALLOWED_GLOBALS: &[AllowedGlobal] = &[
     allow("builtins", "set", reduce_set),
     allow("builtins", "frozenset", reduce_frozenset),
@@ -359,6 +377,29 @@ pub(crate) static ALLOWED_GLOBALS: &[AllowedGlobal] = &[
     allow("builtins", "getattr", reduce_getattr),
     allow("_codecs", "encode", reduce_codecs_encode),
     allow("copyreg", "_reconstructor", reduce_reconstructor),
+    allow("numpy", "dtype", numpy::reduce_dtype),
+    allow("numpy._core.multiarray", "dtype", numpy::reduce_dtype),
+    allow("numpy.core.multiarray", "dtype", numpy::reduce_dtype),
+    allow(
+        "numpy._core.multiarray",
+        "_reconstruct",
+        numpy::reduce_reconstruct,
+    ),
+    allow("numpy.core.multiarray", "_reconstruct", numpy::reduce_reconstruct),
+    allow(
+        "numpy._core._multiarray_umath",
+        "_reconstruct",
+        numpy::reduce_reconstruct,
+    ),
+    allow(
+        "numpy.core._multiarray_umath",
+        "_reconstruct",
+        numpy::reduce_reconstruct,
+    ),
+    allow("numpy._core.numeric", "_frombuffer", numpy::reduce_frombuffer),
+    allow("numpy.core.numeric", "_frombuffer", numpy::reduce_frombuffer),
+    allow("numpy._core.multiarray", "scalar", numpy::reduce_scalar),
+    allow("numpy.core.multiarray", "scalar", numpy::reduce_scalar),
 ];
 
 const fn allow(module: &'static str, name: &'static str, reduce: ReduceFn) -> AllowedGlobal {
@@ -375,7 +416,7 @@ fn describe_args(a: &Arena, args: &[Ref]) -> String {
     }
 }
 
-fn unexpected(a: &Arena, args: &[Ref], expected: &str) -> String {
+pub(crate) fn unexpected(a: &Arena, args: &[Ref], expected: &str) -> String {
     format!(
         "unexpected arguments {}; expected {expected}",
         describe_args(a, args)
@@ -547,6 +588,25 @@ pub(crate) fn loads(data: &[u8], buffers: &[OobBuffer], limits: &Limits) -> Resu
         });
     }
     reader.finish(root, stop_at)
+}
+
+/// Reads the pickle of a numpy dtype (see [`super::load_dtype`]).
+pub(crate) fn load_dtype(data: &[u8], limits: &Limits) -> Result<crate::DType> {
+    let mut reader = Reader::new(data, &[], limits);
+    let (root, stop_at) = reader.run()?;
+    if reader.pos < data.len() {
+        return Err(Error::Pickle {
+            offset: reader.pos,
+            message: format!("{} bytes of trailing data after STOP", data.len() - reader.pos),
+        });
+    }
+    match reader.arena.node(root) {
+        Node::DType(d) => Ok(d.dtype.clone()),
+        other => Err(Error::Pickle {
+            offset: stop_at,
+            message: format!("expected the pickle of a numpy dtype, found {}", other.a_kind()),
+        }),
+    }
 }
 
 /// The pickle machine, minus any ability to execute code.
@@ -1238,10 +1298,19 @@ impl<'a> Reader<'a> {
         })))
     }
 
-    /// `BUILD`: sets the `__dict__` (and slot) state of a plain object.
-    /// Objects of allow-listed constructors that take a state (numpy
-    /// arrays and dtypes, later) get their own branch here.
+    /// `BUILD`: sets the `__dict__` (and slot) state of a plain object, or
+    /// the state of a numpy dtype or array.
     fn build(&mut self, inst: Ref, state: Ref, at: usize) -> Result<()> {
+        match self.arena.node(inst) {
+            Node::DType(_) => return self.build_dtype(inst, state, at),
+            Node::NdArrayPending => {
+                let node = numpy::build_array(&mut self.arena, state)
+                    .map_err(|m| self.err(at, format!("BUILD of a numpy array: {m}")))?;
+                *self.arena.node_mut(inst) = node;
+                return Ok(());
+            }
+            _ => {}
+        }
         let parts = match self.arena.node(state) {
             Node::Tuple(t) if t.len() == 2 => vec![t[0], t[1]],
             _ => vec![state],
@@ -1304,6 +1373,22 @@ impl<'a> Reader<'a> {
             }
         }
         self.arena.charge(work).map_err(|m| self.err(at, m))
+    }
+
+    /// `BUILD` of a numpy dtype: its state is interpreted now (the dtypes
+    /// of fields and sub-arrays are complete by then), bounded in depth.
+    fn build_dtype(&mut self, inst: Ref, state: Ref, at: usize) -> Result<()> {
+        let node = numpy::build_dtype(&mut self.arena, inst, state)
+            .map_err(|m| self.err(at, format!("BUILD of a numpy dtype: {m}")))?;
+        if node.depth > self.limits.max_nesting {
+            return Err(Error::Limit {
+                what: "nesting of numpy dtypes",
+                limit: self.limits.max_nesting as u64,
+                got: node.depth as u64,
+            });
+        }
+        *self.arena.node_mut(inst) = Node::DType(Box::new(node));
+        Ok(())
     }
 
     // ----- the result -----
@@ -1377,6 +1462,18 @@ impl<'a> Reader<'a> {
                     ),
                 ));
             }
+            if let Node::DType(d) = node {
+                return Err(self.err(
+                    self.arena.offsets[r.0],
+                    format!(
+                        "a numpy dtype is not a value (found {:?} outside an array)",
+                        d.dtype.str()
+                    ),
+                ));
+            }
+            if let Node::NdArrayPending = node {
+                return Err(self.err(self.arena.offsets[r.0], "a numpy array without its BUILD state"));
+            }
             let v = visits[r.0];
             total_values = total_values.saturating_add(v);
             total_bytes = total_bytes.saturating_add(v.saturating_mul(node.heap_bytes() as u64));
@@ -1448,6 +1545,20 @@ impl<'a> Reader<'a> {
                         class,
                         fields: fields.into_iter().map(|(k, c)| (k, take(nodes, c))).collect(),
                     })
+                }
+                Node::ObjectArray(o) => {
+                    let ObjectArrayNode { shape, items } = *o;
+                    let items = items.into_iter().map(|c| take(nodes, c)).collect();
+                    // the item count was checked at BUILD
+                    match NdArray::from_objects(shape, items) {
+                        Ok(a) => Value::NdArray(a),
+                        Err(e) => {
+                            return Err(Error::Pickle {
+                                offset: stop_at,
+                                message: e.to_string(),
+                            })
+                        }
+                    }
                 }
                 // not a container (checked above)
                 mut other => other.leaf_value(true).unwrap_or(Value::None),

@@ -9,9 +9,13 @@
 
 use std::collections::HashMap;
 
+use bytes::Bytes;
 use num_bigint::{BigInt, Sign};
 
-use super::{compat, op};
+use super::numpy::{self, BufferLayout, MULTIARRAY, NUMERIC};
+use super::{compat, op, OobBuffer};
+use crate::builtins::dtype::{DType, Layout};
+use crate::builtins::ndarray::NdArray;
 use crate::error::{Error, Result};
 use crate::value::{Object, Value};
 
@@ -39,6 +43,9 @@ enum Shared {
     Bytes(Vec<u8>),
     /// A class or function, by module and qualified name.
     Global(String, String),
+    /// One of numpy's builtin dtype descriptors (a singleton), by the
+    /// `dtype.str` written for it.
+    DType(String),
 }
 
 /// How a `str` came about, which decides whether CPython shares it.
@@ -55,6 +62,29 @@ enum StrKind {
 
 /// Pickles `value` (see [`super::dumps`]).
 pub(crate) fn dumps(value: &Value, protocol: u8) -> Result<Vec<u8>> {
+    pickle(Task::Value(value, 0), protocol, false).map(|(p, _)| p)
+}
+
+/// Pickles `value` with protocol 5's out-of-band buffers for arrays (see
+/// [`super::dumps_with_buffers`]).
+pub(crate) fn dumps_oob(value: &Value, protocol: u8) -> Result<(Vec<u8>, Vec<OobBuffer>)> {
+    pickle(Task::Value(value, 0), protocol, true)
+}
+
+/// Pickles a numpy dtype (see [`super::dump_dtype`]).
+pub(crate) fn dump_dtype(dtype: &DType, protocol: u8) -> Result<Vec<u8>> {
+    if let Some(problem) = numpy::dtype_problem(dtype, MAX_DEPTH) {
+        return Err(Error::Encode(format!(
+            "cannot pickle the dtype {}: {problem}",
+            dtype.str()
+        )));
+    }
+    pickle(Task::DType(dtype), protocol, false).map(|(p, _)| p)
+}
+
+/// Writes the pickle of `root`; `oob`: protocol 5 array memory goes to
+/// out-of-band buffers.
+fn pickle(root: Task<'_>, protocol: u8, oob: bool) -> Result<(Vec<u8>, Vec<OobBuffer>)> {
     if !(2..=5).contains(&protocol) {
         return Err(Error::Encode(format!(
             "unsupported pickle protocol {protocol}: only protocols 2 to 5 are written"
@@ -68,13 +98,15 @@ pub(crate) fn dumps(value: &Value, protocol: u8) -> Result<Vec<u8>> {
         memo_len: 0,
         shared: HashMap::new(),
         todo: Vec::new(),
+        slots: Vec::new(),
+        buffers: (oob && protocol >= 5).then(Vec::new),
     };
     w.write(&[op::PROTO, protocol]);
     w.framing = protocol >= 4;
-    w.run(value)?;
+    w.run(root)?;
     w.write(&[op::STOP]);
     w.commit_frame();
-    Ok(w.out)
+    Ok((w.out, w.buffers.unwrap_or_default()))
 }
 
 /// Whether [`dumps`] supports `value` (see [`super::can_dump`]).
@@ -110,6 +142,14 @@ pub(crate) fn can_dump(value: &Value) -> bool {
                     return false;
                 }
                 todo.extend(o.fields.iter().map(|(_, v)| (v, depth + 1)));
+            }
+            Value::NdArray(a) => {
+                if depth >= MAX_DEPTH || numpy::dtype_problem(a.dtype(), MAX_DEPTH).is_some() {
+                    return false;
+                }
+                if let Some(items) = a.objects() {
+                    todo.extend(items.iter().map(|i| (i, depth + 1)));
+                }
             }
             _ => return false,
         }
@@ -161,6 +201,26 @@ enum Task<'a> {
     Op(u8),
     /// `memo_put` of the object just written.
     MemoPut(Option<Shared>),
+    /// `save()` of a numpy dtype.
+    DType(&'a DType),
+    /// `save()` of an int.
+    Int(i128),
+    /// `save()` of `None`, `True` or `False` (its opcode).
+    Atom(u8),
+    /// `save()` of a `bytes` the writer made (`singleton`: see
+    /// [`Writer::save_bytes`]).
+    OwnedBytes(Bytes, bool),
+    /// `save()` of a `pickle.PickleBuffer` over array memory (read-only or
+    /// not).
+    PickleBuffer(Bytes, bool),
+    /// `save()` of a `str` whose memo index is kept in a slot.
+    StrSlot(&'a str, StrKind, usize),
+    /// `save()` of an object memoized before, its memo index in a slot (a
+    /// memo `GET`).
+    GetSlot(usize),
+    /// The end of a tuple of `n` items (`TupleEnd`), its memo index kept
+    /// in a slot.
+    TupleEndSlot(usize, usize),
 }
 
 /// `PicklerObject` reduced to what plain data needs.
@@ -177,6 +237,12 @@ struct Writer<'a> {
     shared: HashMap<Shared, usize>,
     /// What remains to be done, last first.
     todo: Vec<Task<'a>>,
+    /// Memo indices of objects written again later by identity (numpy
+    /// field names, titles and field tuples).
+    slots: Vec<usize>,
+    /// Out-of-band buffers (protocol 5 with a buffer callback), else
+    /// `None`: `PickleBuffer`s are written in-band.
+    buffers: Option<Vec<OobBuffer>>,
 }
 
 impl<'a> Writer<'a> {
@@ -253,6 +319,12 @@ impl<'a> Writer<'a> {
         let Some(&idx) = self.shared.get(key) else {
             return false;
         };
+        self.write_get(idx);
+        true
+    }
+
+    /// Writes a memo `GET` of `idx`.
+    fn write_get(&mut self, idx: usize) {
         if idx < 256 {
             self.write(&[op::BINGET, idx as u8]);
         } else {
@@ -260,7 +332,6 @@ impl<'a> Writer<'a> {
             let b = (idx as u32).to_le_bytes();
             self.write(&[op::LONG_BINGET, b[0], b[1], b[2], b[3]]);
         }
-        true
     }
 
     // ----- the task loop -----
@@ -270,13 +341,17 @@ impl<'a> Writer<'a> {
         self.todo.extend(tasks.into_iter().rev());
     }
 
-    fn run(&mut self, root: &'a Value) -> Result<()> {
-        self.todo.push(Task::Value(root, 0));
+    fn run(&mut self, root: Task<'a>) -> Result<()> {
+        self.todo.push(root);
         while let Some(task) = self.todo.pop() {
             match task {
                 Task::Value(v, depth) => self.save(v, depth)?,
-                Task::Str(s, kind) => self.save_str(s, kind)?,
-                Task::OwnedStr(s, kind) => self.save_str(&s, kind)?,
+                Task::Str(s, kind) => {
+                    self.save_str(s, kind)?;
+                }
+                Task::OwnedStr(s, kind) => {
+                    self.save_str(&s, kind)?;
+                }
                 Task::Bytes(b, singleton) => self.save_bytes(b, singleton)?,
                 Task::List(items, depth) => self.save_list(items, depth)?,
                 Task::Global(module, qualname) => self.save_global(module, qualname)?,
@@ -289,6 +364,29 @@ impl<'a> Writer<'a> {
                 }
                 Task::Op(code) => self.write(&[code]),
                 Task::MemoPut(key) => self.memo_put(key)?,
+                Task::DType(d) => self.save_dtype(d)?,
+                Task::Int(i) => {
+                    self.boundary();
+                    self.save_int(i)?;
+                }
+                Task::Atom(code) => {
+                    self.boundary();
+                    self.write(&[code]);
+                }
+                Task::OwnedBytes(b, singleton) => self.save_bytes(&b, singleton)?,
+                Task::PickleBuffer(b, readonly) => self.save_picklebuffer(b, readonly)?,
+                Task::StrSlot(s, kind, slot) => {
+                    let idx = self.save_str(s, kind)?;
+                    self.slots[slot] = idx;
+                }
+                Task::GetSlot(slot) => {
+                    self.boundary();
+                    self.write_get(self.slots[slot]);
+                }
+                Task::TupleEndSlot(n, slot) => {
+                    self.tuple_end(n)?;
+                    self.slots[slot] = self.memo_len.saturating_sub(1);
+                }
             }
         }
         Ok(())
@@ -311,7 +409,9 @@ impl<'a> Writer<'a> {
                 b[1..].copy_from_slice(&f.to_be_bytes());
                 self.write(&b);
             }
-            Value::Str(s) => self.save_str(s, StrKind::Data)?,
+            Value::Str(s) => {
+                self.save_str(s, StrKind::Data)?;
+            }
             Value::Bytes(b) => self.save_bytes(b, true)?,
             Value::ByteArray(b) => self.save_bytearray(b)?,
             Value::List(items) => self.save_list(items, enter(depth)?)?,
@@ -335,6 +435,7 @@ impl<'a> Writer<'a> {
             Value::Set(items) => self.save_set(items, enter(depth)?)?,
             Value::FrozenSet(items) => self.save_frozenset(items, enter(depth)?)?,
             Value::Object(o) => self.save_object(o, enter(depth)?)?,
+            Value::NdArray(a) => self.save_ndarray(a, enter(depth)?)?,
             other => {
                 return Err(Error::Encode(format!(
                     "cannot pickle a {} value: only plain data is pickled",
@@ -390,8 +491,9 @@ impl<'a> Writer<'a> {
     }
 
     /// `save_unicode` (binary): `SHORT_BINUNICODE` (protocol >= 4),
-    /// `BINUNICODE`, `BINUNICODE8`, then memoized.
-    fn save_str(&mut self, s: &str, kind: StrKind) -> Result<()> {
+    /// `BINUNICODE`, `BINUNICODE8`, then memoized. Returns the memo index
+    /// of the string.
+    fn save_str(&mut self, s: &str, kind: StrKind) -> Result<usize> {
         self.boundary();
         let key = match kind {
             StrKind::Data if s.is_empty() || is_latin1_char(s) => Some(Shared::Str(s.to_owned())),
@@ -399,8 +501,9 @@ impl<'a> Writer<'a> {
             StrKind::Data | StrKind::Fresh => None,
         };
         if let Some(k) = &key {
-            if self.memo_get(k) {
-                return Ok(());
+            if let Some(&idx) = self.shared.get(k) {
+                self.write_get(idx);
+                return Ok(idx);
             }
         }
         let n = s.len();
@@ -418,12 +521,13 @@ impl<'a> Writer<'a> {
                 "cannot serialize a string larger than 4GiB below pickle protocol 4".into(),
             ));
         }
-        self.memo_put(key)
+        self.memo_put(key)?;
+        Ok(self.memo_len - 1)
     }
 
     /// `save_bytes`. `singleton` is false for the temporary `bytes` of a
     /// `bytearray` reduction, which CPython builds fresh.
-    fn save_bytes(&mut self, b: &'a [u8], singleton: bool) -> Result<()> {
+    fn save_bytes(&mut self, b: &[u8], singleton: bool) -> Result<()> {
         self.boundary();
         let key = (singleton && b.len() <= 1).then(|| Shared::Bytes(b.to_vec()));
         if let Some(k) = &key {
@@ -451,6 +555,13 @@ impl<'a> Writer<'a> {
             self.then(tasks);
             return Ok(());
         }
+        self.write_bytes_data(b)?;
+        self.memo_put(key)
+    }
+
+    /// `_save_bytes_data` without the memo: `SHORT_BINBYTES`, `BINBYTES`
+    /// or `BINBYTES8` and the payload.
+    fn write_bytes_data(&mut self, b: &[u8]) -> Result<()> {
         let n = b.len();
         if n <= 0xff {
             self.write_payload(&[op::SHORT_BINBYTES, n as u8], b);
@@ -466,7 +577,7 @@ impl<'a> Writer<'a> {
                 "serializing a bytes object larger than 4 GiB requires pickle protocol 4 or higher".into(),
             ));
         }
-        self.memo_put(key)
+        Ok(())
     }
 
     /// `save_bytearray`: `BYTEARRAY8` in protocol 5, else
@@ -593,6 +704,226 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
+    // ----- numpy -----
+
+    /// A numpy array, as numpy 2.4's `ndarray.__reduce_ex__(protocol)` has
+    /// CPython write it: from protocol 5 on, a plain array contiguous in
+    /// some axis order is `_frombuffer(PickleBuffer, dtype, shape, order[,
+    /// axis_order])`; every other array is `_reconstruct(ndarray, (0,),
+    /// b'b')` with the state `(1, shape, dtype, is_fortran, data)`, data
+    /// being the bytes in Fortran order for a Fortran (not C) contiguous
+    /// array, else in C order, or the list of an object array's items.
+    fn save_ndarray(&mut self, a: &'a NdArray, depth: usize) -> Result<()> {
+        if let Some(problem) = numpy::dtype_problem(a.dtype(), MAX_DEPTH) {
+            return Err(Error::Encode(format!(
+                "cannot pickle an array of dtype {}: {problem}",
+                a.dtype().str()
+            )));
+        }
+        if let Some(items) = a.objects() {
+            self.save_reconstruct(a, Task::List(items, depth), false);
+            return Ok(());
+        }
+        if self.proto >= 5 && a.dtype().itemsize() > 0 && numpy::buffer_exportable(a.dtype()) {
+            if let Some(layout) = numpy::buffer_layout(a) {
+                self.save_frombuffer(a, layout);
+                return Ok(());
+            }
+        }
+        let fortran = a.is_f_contiguous() && !a.is_c_contiguous();
+        let data = if fortran || a.size() == 0 {
+            numpy::memory(a)
+        } else {
+            a.to_c_bytes()
+        };
+        self.save_reconstruct(a, Task::OwnedBytes(data, true), fortran);
+        Ok(())
+    }
+
+    /// `_reconstruct(numpy.ndarray, (0,), b'b')`, memoized, and the `BUILD`
+    /// state with `data`.
+    fn save_reconstruct(&mut self, a: &'a NdArray, data: Task<'a>, fortran: bool) {
+        let mut t = call(
+            MULTIARRAY,
+            "_reconstruct",
+            3,
+            vec![
+                Task::Global("numpy", "ndarray"),
+                Task::TupleStart(1),
+                Task::Int(0),
+                Task::TupleEnd(1),
+                Task::OwnedBytes(Bytes::from_static(b"b"), true),
+            ],
+        );
+        t.push(Task::MemoPut(None));
+        t.push(Task::TupleStart(5));
+        t.push(Task::Int(1));
+        int_tuple(&mut t, a.shape());
+        t.push(Task::DType(a.dtype()));
+        t.push(Task::Atom(if fortran { op::NEWTRUE } else { op::NEWFALSE }));
+        t.push(data);
+        t.push(Task::TupleEnd(5));
+        t.push(Task::Op(op::BUILD));
+        self.then(t);
+    }
+
+    /// `_frombuffer(PickleBuffer(memory), dtype, shape, order[,
+    /// axis_order])`, memoized.
+    fn save_frombuffer(&mut self, a: &'a NdArray, layout: BufferLayout) {
+        let (shape, order, axis_order) = match layout {
+            BufferLayout::C => (a.shape().to_vec(), "C", None),
+            BufferLayout::F => (a.shape().to_vec(), "F", None),
+            BufferLayout::K { shape, axis_order } => (shape, "K", Some(axis_order)),
+        };
+        let n = if axis_order.is_some() { 5 } else { 4 };
+        let mut args = vec![
+            Task::PickleBuffer(numpy::memory(a), !a.is_writeable()),
+            Task::DType(a.dtype()),
+        ];
+        int_tuple(&mut args, &shape);
+        args.push(Task::Str(order, StrKind::Data));
+        if let Some(x) = axis_order {
+            int_tuple(&mut args, &x);
+        }
+        let mut t = call(NUMERIC, "_frombuffer", n, args);
+        t.push(Task::MemoPut(None));
+        self.then(t);
+    }
+
+    /// `save_picklebuffer`: out-of-band (`NEXT_BUFFER`, `READONLY_BUFFER`
+    /// if read-only) when buffers are collected, else in-band as `bytes`
+    /// (read-only) or `bytearray`, memoized.
+    fn save_picklebuffer(&mut self, b: Bytes, readonly: bool) -> Result<()> {
+        self.boundary();
+        if let Some(buffers) = self.buffers.as_mut() {
+            buffers.push(OobBuffer {
+                data: b,
+                writeable: !readonly,
+            });
+            self.write(&[op::NEXT_BUFFER]);
+            if readonly {
+                self.write(&[op::READONLY_BUFFER]);
+            }
+            return Ok(());
+        }
+        if readonly {
+            self.write_bytes_data(&b)?;
+        } else {
+            let mut h = [op::BYTEARRAY8; 9];
+            h[1..].copy_from_slice(&(b.len() as u64).to_le_bytes());
+            self.write_payload(&h, &b);
+        }
+        self.memo_put(None)
+    }
+
+    /// A numpy dtype, as `dtype.__reduce__()` has CPython write it:
+    /// `numpy.dtype(typestr, False, True)`, memoized (numpy's builtin
+    /// descriptors are singletons: written once, then fetched from the
+    /// memo), and the `BUILD` state.
+    fn save_dtype(&mut self, d: &'a DType) -> Result<()> {
+        self.boundary();
+        let st = numpy::dtype_state(d)?;
+        let key = st.singleton.map(Shared::DType);
+        if let Some(k) = &key {
+            if self.memo_get(k) {
+                return Ok(());
+            }
+        }
+        let mut t = call(
+            "numpy",
+            "dtype",
+            3,
+            vec![
+                Task::OwnedStr(st.typestr, StrKind::Data),
+                Task::Atom(op::NEWFALSE),
+                Task::Atom(op::NEWTRUE),
+            ],
+        );
+        t.push(Task::MemoPut(key));
+        let n = if st.version == 4 { 9 } else { 8 };
+        t.push(Task::TupleStart(n));
+        t.push(Task::Int(st.version.into()));
+        t.push(Task::OwnedStr(st.endian.to_string(), StrKind::Data));
+        match d.layout() {
+            Some(Layout::SubArray { base, shape }) => {
+                t.push(Task::TupleStart(2));
+                t.push(Task::DType(base));
+                int_tuple(&mut t, shape);
+                t.push(Task::TupleEnd(2));
+                t.push(Task::Atom(op::NONE));
+                t.push(Task::Atom(op::NONE));
+            }
+            Some(Layout::Fields { fields, .. }) => {
+                t.push(Task::Atom(op::NONE));
+                self.fields(&mut t, fields);
+            }
+            None => t.extend([Task::Atom(op::NONE), Task::Atom(op::NONE), Task::Atom(op::NONE)]),
+        }
+        t.push(Task::Int(st.elsize.into()));
+        t.push(Task::Int(st.alignment.into()));
+        t.push(Task::Int(st.flags.into()));
+        if let Some((unit, num)) = st.datetime {
+            t.push(Task::TupleStart(2));
+            t.push(Task::Atom(op::NONE));
+            t.push(Task::TupleStart(4));
+            t.push(Task::OwnedBytes(Bytes::from(unit), true));
+            t.extend([Task::Int(num.into()), Task::Int(1), Task::Int(1)]);
+            t.push(Task::TupleEnd(4));
+            t.push(Task::TupleEnd(2));
+        }
+        t.push(Task::TupleEnd(n));
+        t.push(Task::Op(op::BUILD));
+        self.then(t);
+        Ok(())
+    }
+
+    /// The `names` tuple and `fields` dict of a structured dtype's state.
+    /// numpy's dict holds `name: (dtype, offset[, title])` and, for a
+    /// titled field, `title: <the same tuple>`; its keys are the very
+    /// objects of `names`, so they are memo `GET`s here.
+    fn fields(&mut self, t: &mut Vec<Task<'a>>, fields: &'a [crate::builtins::dtype::DTypeField]) {
+        let n = fields.len();
+        let base = self.slots.len();
+        // per field: name, title, value tuple
+        self.slots.resize(base + 3 * n, 0);
+        t.push(Task::TupleStart(n));
+        for (i, f) in fields.iter().enumerate() {
+            t.push(Task::StrSlot(&f.name, name_kind(&f.name), base + 3 * i));
+        }
+        t.push(Task::TupleEnd(n));
+        t.push(Task::StateDict);
+        let entries: Vec<(usize, bool)> = fields
+            .iter()
+            .enumerate()
+            .flat_map(|(i, f)| std::iter::once((i, false)).chain(f.title.as_ref().map(|_| (i, true))))
+            .collect();
+        t.extend(batched(
+            entries.len(),
+            Some(op::SETITEM),
+            op::SETITEMS,
+            true,
+            |j, t| {
+                let (i, is_title) = entries[j];
+                let slot = base + 3 * i;
+                if is_title {
+                    t.push(Task::GetSlot(slot + 1));
+                    t.push(Task::GetSlot(slot + 2));
+                    return;
+                }
+                let f = &fields[i];
+                t.push(Task::GetSlot(slot));
+                let k = if f.title.is_some() { 3 } else { 2 };
+                t.push(Task::TupleStart(k));
+                t.push(Task::DType(&f.dtype));
+                t.push(Task::Int(f.offset as i128));
+                if let Some(title) = &f.title {
+                    t.push(Task::StrSlot(title, name_kind(title), slot + 1));
+                }
+                t.push(Task::TupleEndSlot(k, slot + 2));
+            },
+        ));
+    }
+
     /// `save_global`: a class or function by reference, memoized.
     fn save_global(&mut self, module: &'a str, qualname: &'a str) -> Result<()> {
         self.boundary();
@@ -601,7 +932,9 @@ impl<'a> Writer<'a> {
             return Ok(());
         }
         if self.proto >= 4 {
-            let name_kind = if module == "builtins" {
+            // the `__qualname__` of a builtin (C) type or function is a
+            // fresh string; a Python class's is interned
+            let name_kind = if module == "builtins" || module == "numpy" || module.starts_with("numpy.") {
                 StrKind::Fresh
             } else {
                 StrKind::Name
@@ -645,13 +978,35 @@ impl<'a> Writer<'a> {
 /// callable, the argument tuple, `REDUCE`.
 fn reduce<'a>(module: &'a str, name: &'a str, args: Vec<Task<'a>>) -> Vec<Task<'a>> {
     let n = args.len();
-    let mut tasks = Vec::with_capacity(n + 4);
+    call(module, name, n, args)
+}
+
+/// [`reduce`] with `n` arguments written by the tasks `args`.
+fn call<'a>(module: &'a str, name: &'a str, n: usize, args: Vec<Task<'a>>) -> Vec<Task<'a>> {
+    let mut tasks = Vec::with_capacity(args.len() + 4);
     tasks.push(Task::Global(module, name));
     tasks.push(Task::TupleStart(n));
     tasks.extend(args);
     tasks.push(Task::TupleEnd(n));
     tasks.push(Task::Op(op::REDUCE));
     tasks
+}
+
+/// A tuple of ints (a shape or an axis order), fresh as numpy builds it.
+fn int_tuple(tasks: &mut Vec<Task<'_>>, items: &[usize]) {
+    tasks.push(Task::TupleStart(items.len()));
+    tasks.extend(items.iter().map(|&d| Task::Int(d as i128)));
+    tasks.push(Task::TupleEnd(items.len()));
+}
+
+/// How CPython shares a numpy field name or title: interned when made of
+/// identifier characters (as literals in code are), else as data.
+fn name_kind(s: &str) -> StrKind {
+    if numpy::is_interned_name(s) {
+        StrKind::Name
+    } else {
+        StrKind::Data
+    }
 }
 
 /// The items of a list, dict or set as `_pickle.c` batches them: one item
