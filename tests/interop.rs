@@ -5,69 +5,23 @@
 mod common;
 
 use common::python::Harness;
-use common::{check_decoded, serialize_options, vectors, Vector};
+use common::{serialize_options, vectors, Vector};
 use dask_serde::bytes::Bytes;
-use dask_serde::{deserialize_any, DeserializeOptions, Limits, OwnedSerialized, Value};
+use dask_serde::{Limits, OwnedSerialized, Value};
 use serde_json::Value as Json;
 
-/// The vectors of the foundation's scope: serialize level, plain
-/// `serialize` API, not needing numpy features that come later.
-const LATER: &[&str] = &[
-    "ser_ndarray_structured",
-    "ser_ndarray_object",
-    "ser_pickle_oob_buffer",
-];
-
-fn in_scope(v: &Vector) -> bool {
-    v.level() == "serialize" && v.api() == "serialize" && !LATER.contains(&v.name.as_str())
-}
-
-fn decode(doc: &Json, blob: &[u8]) -> Result<(Value, OwnedSerialized), dask_serde::Error> {
-    let s = OwnedSerialized::from_packed(&Bytes::copy_from_slice(blob), &Limits::default())?;
-    let mut opts = DeserializeOptions::new();
-    opts.deserializers = doc["decode_params"]["deserializers"].as_array().map(|a| {
-        a.iter()
-            .map(|x| x.as_str().unwrap_or_default().to_owned())
-            .collect()
-    });
-    let v = deserialize_any(&s.header, &s.frame_bytes(), &opts)?;
-    Ok((v, s))
+fn in_scope(_v: &Vector) -> bool {
+    true
 }
 
 /// Decodes `blob` in Rust and checks it against the document (value, or
 /// expected error).
 fn rust_check(doc: &Json, blob: &[u8]) -> Result<(), String> {
-    let expects_error = doc["expect"].as_str() == Some("error");
-    match decode(doc, blob) {
-        Ok((v, s)) => {
-            if expects_error {
-                return Err(format!("decoded {v:?} but an error was expected"));
-            }
-            let want = Value::from_json(&doc["value"]).map_err(|e| e.to_string())?;
-            check_decoded(&v, &want, &s.header)
-        }
-        Err(e) if expects_error => {
-            if let Some(m) = doc["error_message"].as_str() {
-                if e.to_string() != m {
-                    return Err(format!("error {:?}, expected {m:?}", e.to_string()));
-                }
-            }
-            if let Some(t) = doc["error_type"].as_str() {
-                if e.python_type() != t {
-                    return Err(format!("error type {}, expected {t}", e.python_type()));
-                }
-            }
-            Ok(())
-        }
-        Err(e) => Err(e.to_string()),
-    }
+    common::check_doc(doc, common::decode_doc(doc, blob))
 }
 
-/// Rust's encoding of the document's value, as a pack_frames blob.
-fn rust_encode(doc: &Json) -> Result<Vec<u8>, String> {
-    let v = Value::from_json(&doc["value"]).map_err(|e| e.to_string())?;
-    let s = dask_serde::serialize(&v, &serialize_options(doc)).map_err(|e| e.to_string())?;
-    s.to_packed().map_err(|e| e.to_string())
+fn decode(doc: &Json, blob: &[u8]) -> Result<(Value, Option<dask_serde::Header>), dask_serde::Error> {
+    common::decode_doc(doc, blob)
 }
 
 #[test]
@@ -103,7 +57,7 @@ fn python_encodes_rust_decodes() {
         passed.join(", ")
     );
     assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
-    assert_eq!(passed.len(), 28, "{passed:?}");
+    assert_eq!(passed.len(), 43, "{passed:?}");
 }
 
 #[test]
@@ -115,7 +69,7 @@ fn rust_encodes_python_decodes() {
         if v.doc.get("value").is_none() {
             continue;
         }
-        let blob = match rust_encode(&v.doc) {
+        let blob = match common::encode_doc(&v.doc) {
             Ok(b) => b,
             Err(e) => {
                 failures.push(format!("{}: Rust could not encode: {e}", v.name));
@@ -133,7 +87,7 @@ fn rust_encodes_python_decodes() {
         passed.join(", ")
     );
     assert!(failures.is_empty(), "failures:\n{}", failures.join("\n"));
-    assert_eq!(passed.len(), 28, "{passed:?}");
+    assert_eq!(passed.len(), 43, "{passed:?}");
 }
 
 #[test]

@@ -254,3 +254,152 @@ pub fn loose(d: &Value, e: &Value, path: &str) -> Result<(), String> {
         Err(format!("{path}: decoded {d:?}\n expected {e:?}"))
     }
 }
+
+// ---------------------------------------------------------------------------
+// Every level and API of the vectors.
+
+use dask_serde::compression::{deserialize_bytes, serialize_bytes, CompressionOptions};
+use dask_serde::message::{dumps, loads, DumpsOptions, LoadsOptions};
+use dask_serde::transport::pack::{pack_frames, unpack_frames};
+use dask_serde::{DeserializeOptions, Limits, OwnedSerialized};
+
+/// Decodes a blob as the document says (level, api, allow-list). Returns
+/// the value and, for serialize-level data, the header (for the comparison
+/// rules).
+pub fn decode_doc(doc: &Json, blob: &[u8]) -> Result<(Value, Option<Header>), dask_serde::Error> {
+    let limits = Limits::default();
+    let blob = Bytes::copy_from_slice(blob);
+    let mut opts = DeserializeOptions::new();
+    opts.deserializers = doc["decode_params"]["deserializers"].as_array().map(|a| {
+        a.iter()
+            .map(|x| x.as_str().unwrap_or_default().to_owned())
+            .collect()
+    });
+    if doc["level"].as_str() == Some("message") {
+        let frames = unpack_frames(&blob, &limits)?;
+        let v = loads(
+            &frames,
+            &LoadsOptions {
+                keep_serialized: false,
+                deserialize: opts,
+            },
+        )?;
+        return Ok((v, None));
+    }
+    match doc["params"]["api"].as_str().unwrap_or("serialize") {
+        "serialize_bytes" => {
+            let s = OwnedSerialized::from_packed(&blob, &limits)
+                .ok()
+                .map(|s| s.header);
+            Ok((deserialize_bytes(&blob, &opts)?, s))
+        }
+        _ => {
+            let s = OwnedSerialized::from_packed(&blob, &limits)?;
+            let frames = dask_serde::split::merge_frames(&s.header, s.frame_bytes(), Some(&blob))?;
+            let v = dask_serde::deserialize_any(&s.header, &frames, &opts)?;
+            Ok((v, Some(s.header)))
+        }
+    }
+}
+
+/// Rust's encoding of the document's value with its level and params.
+pub fn encode_doc(doc: &Json) -> Result<Vec<u8>, dask_serde::Error> {
+    let value = Value::from_json(&doc["value"])?;
+    let p = &doc["params"];
+    if doc["level"].as_str() == Some("message") {
+        let mut opts = DumpsOptions::new();
+        if let Some(s) = p["serializers"].as_array() {
+            opts = opts.serializers(s.iter().map(|x| x.as_str().unwrap().to_owned()));
+        }
+        opts.context = serialize_options(doc).context;
+        opts.frame_split_size = p["frame_split_size"].as_u64().map(|n| n as usize);
+        return Ok(pack_frames(&dumps(&value, &opts)?));
+    }
+    let sopts = serialize_options(doc);
+    let size = p["size"].as_u64().map(|n| n as usize);
+    match p["api"].as_str().unwrap_or("serialize") {
+        "serialize_and_split" => dask_serde::split::serialize_and_split(&value, &sopts, size)?.to_packed(),
+        "serialize_bytes" => {
+            let codec = p["compression"].as_str().map(str::to_owned);
+            let copts = CompressionOptions {
+                codec,
+                ..CompressionOptions::default()
+            };
+            serialize_bytes(&value, &sopts, &copts, size)
+        }
+        _ => dask_serde::serialize(&value, &sopts)?.to_packed(),
+    }
+}
+
+/// Checks a decoded value against the document: the expected error, or the
+/// value under the canonical comparison rules.
+pub fn check_doc(
+    doc: &Json,
+    result: Result<(Value, Option<Header>), dask_serde::Error>,
+) -> Result<(), String> {
+    let expects_error = doc["expect"].as_str() == Some("error");
+    match result {
+        Ok((v, header)) => {
+            if expects_error {
+                return Err(format!("decoded {v:?} but an error was expected"));
+            }
+            let want = Value::from_json(&doc["value"]).map_err(|e| e.to_string())?;
+            match header {
+                Some(h) => check_decoded(&v, &want, &h),
+                None => loose_message(&v, &want, "value"),
+            }
+        }
+        Err(e) if expects_error => {
+            if let Some(m) = doc["error_message"].as_str() {
+                if e.to_string() != m {
+                    return Err(format!("error {:?}, expected {m:?}", e.to_string()));
+                }
+            }
+            if let Some(t) = doc["error_type"].as_str() {
+                if e.python_type() != t {
+                    return Err(format!("error type {}, expected {t}", e.python_type()));
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// Message bodies travel through msgpack (list≈tuple, bytearray≈bytes);
+/// `serialized` payloads are compared with the value they wrap, `pickled`
+/// ones exactly.
+fn loose_message(d: &Value, e: &Value, path: &str) -> Result<(), String> {
+    match (d, e) {
+        (_, Value::Serialize(inner)) => {
+            if d.same_set(inner) || loose(d, inner, path).is_ok() {
+                Ok(())
+            } else {
+                Err(format!("{path}: decoded {d:?}\n expected payload {inner:?}"))
+            }
+        }
+        (_, Value::ToPickle(inner)) => exact_or_err(d, inner, path),
+        (Value::Dict(a), Value::Dict(b)) if a.len() == b.len() => {
+            for ((k1, v1), (k2, v2)) in a.iter().zip(b) {
+                loose(k1, k2, path)?;
+                loose_message(v1, v2, &format!("{path}[{k1:?}]"))?;
+            }
+            Ok(())
+        }
+        (Value::Tuple(a) | Value::List(a), Value::Tuple(b) | Value::List(b)) if a.len() == b.len() => {
+            for (i, (x, y)) in a.iter().zip(b).enumerate() {
+                loose_message(x, y, &format!("{path}[{i}]"))?;
+            }
+            Ok(())
+        }
+        _ => loose(d, e, path),
+    }
+}
+
+fn exact_or_err(d: &Value, e: &Value, path: &str) -> Result<(), String> {
+    if d.same_set(e) {
+        Ok(())
+    } else {
+        Err(format!("{path}: decoded {d:?}\n expected {e:?}"))
+    }
+}
