@@ -216,6 +216,45 @@ pub fn loads(frames: &[Bytes], opts: &LoadsOptions) -> Result<Value> {
     Registry::global().loads(frames, opts)
 }
 
+/// Appends a `to_serialize` payload: split, compress, then the sub-header
+/// (with `compression` and `num-sub-frames`) and the frames. Returns the
+/// index of the sub-header frame.
+pub(crate) fn push_serialized(
+    out: &mut Vec<Bytes>,
+    s: crate::serialized::Serialized<'_>,
+    split_size: Option<usize>,
+    compression_opts: &CompressionOptions,
+) -> Result<usize> {
+    let offset = out.len();
+    let s = crate::split::split_frames(s, split_size)?;
+    let mut header = s.header;
+    let mut frames = Vec::with_capacity(s.frames.len());
+    let mut compression = header.compression()?.unwrap_or_default();
+    compression.resize(s.frames.len(), None);
+    for (i, f) in s.frames.into_iter().enumerate() {
+        if compression[i].is_none() {
+            let (codec, f) = maybe_compress(f, compression_opts)?;
+            compression[i] = codec.map(str::to_owned);
+            frames.push(f.into_bytes());
+        } else {
+            frames.push(f.into_bytes());
+        }
+    }
+    header.insert(
+        "compression",
+        MsgValue::Array(
+            compression
+                .into_iter()
+                .map(|c| c.map_or(MsgValue::Nil, MsgValue::Str))
+                .collect(),
+        ),
+    );
+    header.insert("num-sub-frames", frames.len());
+    out.push(Bytes::from(header.to_msgpack()?));
+    out.extend(frames);
+    Ok(offset)
+}
+
 struct Encoder<'r> {
     registry: &'r Registry,
     opts: &'r DumpsOptions,
@@ -345,38 +384,11 @@ impl Encoder<'_> {
     }
 
     fn serialized_payload(&mut self, v: &Value) -> Result<usize> {
-        let offset = self.frames.len();
         let sopts = self.opts.serialize_options();
         let s = self
             .registry
-            .serialize_at(v, &sopts.clone().iterate_collection(Some(true)), 0)?;
-        let s = crate::split::split_frames(s, self.opts.frame_split_size)?;
-        let mut header = s.header;
-        let mut frames = Vec::with_capacity(s.frames.len());
-        let mut compression = header.compression()?.unwrap_or_default();
-        compression.resize(s.frames.len(), None);
-        for (i, f) in s.frames.into_iter().enumerate() {
-            if compression[i].is_none() {
-                let (codec, out) = maybe_compress(f, &self.compression)?;
-                compression[i] = codec.map(str::to_owned);
-                frames.push(out.into_bytes());
-            } else {
-                frames.push(f.into_bytes());
-            }
-        }
-        header.insert(
-            "compression",
-            MsgValue::Array(
-                compression
-                    .into_iter()
-                    .map(|c| c.map_or(MsgValue::Nil, MsgValue::Str))
-                    .collect(),
-            ),
-        );
-        header.insert("num-sub-frames", frames.len());
-        self.frames.push(Bytes::from(header.to_msgpack()?));
-        self.frames.extend(frames);
-        Ok(offset)
+            .serialize_at(v, &sopts.iterate_collection(Some(true)), 0)?;
+        push_serialized(&mut self.frames, s, self.opts.frame_split_size, &self.compression)
     }
 
     fn opaque_payload(&mut self, o: &Opaque) -> Result<usize> {
@@ -650,3 +662,7 @@ fn reference(v: &MsgValue, key: &str) -> Result<Option<usize>> {
         )),
     }
 }
+
+#[cfg(feature = "serde")]
+#[path = "message_typed.rs"]
+pub mod typed;

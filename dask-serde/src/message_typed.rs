@@ -1,0 +1,235 @@
+//! Typed messages: ordinary serde types as Dask messages (feature `serde`).
+//!
+//! Any `#[derive(Serialize, Deserialize)]` struct is a message; a field of
+//! type [`ToSerialize<T>`] is a "serialize me" leaf: its value (any
+//! [`DaskSerialize`] type: `Bytes`, `Array<T>`, `NdArray`, derived structs,
+//! collections of those) travels out of band as a `{"__Serialized__": k}`
+//! reference, exactly as Python's `to_serialize(x)`. Frame 0 is written
+//! with [`rmp_serde`] (structs as maps, names as keys).
+//!
+//! ```
+//! use dask_serde::message::typed::{dumps_typed, loads_typed, ToSerialize};
+//! use dask_serde::message::{DumpsOptions, LoadsOptions};
+//! use dask_serde::Array;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, Debug, PartialEq)]
+//! struct Update {
+//!     op: String,
+//!     key: String,
+//!     data: ToSerialize<Array<f64>>,
+//! }
+//!
+//! let msg = Update { op: "update".into(), key: "x".into(), data: ToSerialize(Array::from_vec(vec![1.0, 2.0])) };
+//! let frames = dumps_typed(&msg, &DumpsOptions::new())?;
+//! assert_eq!(frames.len(), 3); // message, sub-header, the array
+//! let back: Update = loads_typed(&frames, &LoadsOptions::new())?;
+//! assert_eq!(back, msg);
+//! # Ok::<(), dask_serde::Error>(())
+//! ```
+//!
+//! Serialization state travels in a thread-local set up by
+//! [`dumps_typed`] / [`loads_typed`]; a [`ToSerialize`] serialized or
+//! deserialized outside them is an error, not a panic. Payload frames are
+//! owned `Bytes`: `Bytes`-backed values (`Bytes`, [`Array`](crate::Array),
+//! [`NdArray`](crate::NdArray)) are shared, borrowed buffers (`Vec<f64>`)
+//! are copied once.
+
+use std::cell::RefCell;
+use std::fmt;
+
+use bytes::Bytes;
+use serde::de::{DeserializeOwned, Error as _, MapAccess, Visitor};
+use serde::ser::{Error as _, SerializeMap};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{push_serialized, DumpsOptions, LoadsOptions};
+use crate::compression::decompress_frames;
+use crate::error::{Error, Result};
+use crate::header::{as_index, Header};
+use crate::traits::{DaskDeserialize, DaskSerialize};
+
+/// A "serialize me" leaf of a typed message (Python's `to_serialize`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct ToSerialize<T>(pub T);
+
+struct EncodeState {
+    frames: Vec<Bytes>,
+    opts: DumpsOptions,
+}
+
+struct DecodeState {
+    frames: Vec<Bytes>,
+    opts: LoadsOptions,
+}
+
+thread_local! {
+    static ENCODE: RefCell<Option<EncodeState>> = const { RefCell::new(None) };
+    static DECODE: RefCell<Option<DecodeState>> = const { RefCell::new(None) };
+}
+
+/// Restores the previous state when dropped (so nested or failed calls
+/// leave the thread clean).
+struct Restore<T: 'static> {
+    key: &'static std::thread::LocalKey<RefCell<Option<T>>>,
+    previous: Option<T>,
+}
+
+impl<T: 'static> Drop for Restore<T> {
+    fn drop(&mut self) {
+        let prev = self.previous.take();
+        self.key.with(|c| *c.borrow_mut() = prev);
+    }
+}
+
+/// Encodes a serde value as a Dask message.
+///
+/// # Errors
+///
+/// serde errors, payload serialization errors, and everything [`dumps`](super::dumps) reports.
+pub fn dumps_typed<T: Serialize + ?Sized>(msg: &T, opts: &DumpsOptions) -> Result<Vec<Bytes>> {
+    let state = EncodeState {
+        frames: vec![Bytes::new()],
+        opts: opts.clone(),
+    };
+    let previous = ENCODE.with(|c| c.borrow_mut().replace(state));
+    let guard = Restore {
+        key: &ENCODE,
+        previous,
+    };
+    let frame0 = rmp_serde::to_vec_named(msg).map_err(|e| Error::Encode(format!("message: {e}")));
+    let state = ENCODE.with(|c| c.borrow_mut().take());
+    drop(guard);
+    let mut frames = state.map(|s| s.frames).unwrap_or_default();
+    if frames.is_empty() {
+        frames.push(Bytes::new());
+    }
+    frames[0] = Bytes::from(frame0?);
+    Ok(frames)
+}
+
+/// Decodes a Dask message into a serde type.
+///
+/// # Errors
+///
+/// Malformed frames, a message that does not match `T`, and everything
+/// [`loads`](super::loads) reports for the payloads.
+pub fn loads_typed<T: DeserializeOwned>(frames: &[Bytes], opts: &LoadsOptions) -> Result<T> {
+    let limits = &opts.deserialize.limits;
+    limits.check_frames(frames.len())?;
+    let first = frames
+        .first()
+        .ok_or_else(|| Error::frames("a message needs at least frame 0"))?;
+    // reject hostile nesting before serde recurses
+    let m = crate::msgpack::MsgValue::decode(first, limits)?;
+    let d = crate::family::msgpack::msg_depth(&m);
+    if d > limits.max_nesting {
+        return Err(Error::Limit {
+            what: "nesting of a message",
+            limit: limits.max_nesting as u64,
+            got: d as u64,
+        });
+    }
+    let state = DecodeState {
+        frames: frames.to_vec(),
+        opts: opts.clone(),
+    };
+    let previous = DECODE.with(|c| c.borrow_mut().replace(state));
+    let _guard = Restore {
+        key: &DECODE,
+        previous,
+    };
+    rmp_serde::from_slice(first).map_err(|e| Error::Header {
+        path: "message".into(),
+        message: e.to_string(),
+    })
+}
+
+impl<T: DaskSerialize> Serialize for ToSerialize<T> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        let offset = ENCODE
+            .with(|c| -> Result<usize> {
+                let mut guard = c.borrow_mut();
+                let state = guard.as_mut().ok_or_else(|| {
+                    Error::Encode("ToSerialize can only be encoded by message::typed::dumps_typed".into())
+                })?;
+                let s = self.0.dask_serialize()?;
+                let compression = state.opts.compression();
+                let split = state.opts.frame_split_size;
+                push_serialized(&mut state.frames, s, split, &compression)
+            })
+            .map_err(S::Error::custom)?;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry("__Serialized__", &offset)?;
+        map.end()
+    }
+}
+
+impl<'de, T: DaskDeserialize> Deserialize<'de> for ToSerialize<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> std::result::Result<Self, D::Error> {
+        struct RefVisitor;
+        impl<'de> Visitor<'de> for RefVisitor {
+            type Value = usize;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a {\"__Serialized__\": k} reference")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<usize, A::Error> {
+                let mut offset = None;
+                while let Some(key) = map.next_key::<String>()? {
+                    if key == "__Serialized__" {
+                        offset = Some(map.next_value::<u64>()?);
+                    } else {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                    }
+                }
+                match offset {
+                    Some(k) if k > 0 => usize::try_from(k).map_err(A::Error::custom),
+                    _ => Err(A::Error::custom("missing or zero __Serialized__ offset")),
+                }
+            }
+        }
+        let k = deserializer.deserialize_map(RefVisitor)?;
+        DECODE
+            .with(|c| -> Result<T> {
+                let guard = c.borrow();
+                let state = guard.as_ref().ok_or_else(|| {
+                    Error::Encode("ToSerialize can only be decoded by message::typed::loads_typed".into())
+                })?;
+                decode_payload(state, k)
+            })
+            .map(ToSerialize)
+            .map_err(D::Error::custom)
+    }
+}
+
+fn decode_payload<T: DaskDeserialize>(state: &DecodeState, k: usize) -> Result<T> {
+    let limits = &state.opts.deserialize.limits;
+    let sub = state.frames.get(k).ok_or_else(|| {
+        Error::frames(format!(
+            "__Serialized__ {k} points past the {} frames",
+            state.frames.len()
+        ))
+    })?;
+    let header = Header::from_msgpack(sub, limits)?;
+    let n = as_index(
+        header
+            .get("num-sub-frames")
+            .ok_or_else(|| Error::header("num-sub-frames", "missing"))?,
+        "num-sub-frames",
+    )?;
+    let end = (k + 1)
+        .checked_add(n)
+        .filter(|e| *e <= state.frames.len())
+        .ok_or_else(|| Error::frames(format!("__Serialized__ {k} claims {n} frames past the end")))?;
+    let frames = state.frames[k + 1..end].to_vec();
+    let frames = decompress_frames(header.compression()?.as_deref(), frames, limits)?;
+    let frames = crate::split::merge_frames(&header, frames, None)?;
+    // the family allow-list applies to typed payloads too
+    if !state.opts.deserialize.allows(header.serializer()) && !header.is_collection() {
+        return Err(Error::NotAllowed {
+            serializer: header.serializer().map(str::to_owned),
+            allowed: state.opts.deserialize.deserializers.clone().unwrap_or_default(),
+        });
+    }
+    T::deserialize_from(&header, &frames, limits)
+}
