@@ -103,7 +103,7 @@ impl DType {
             'f' if matches!(n, 2 | 4 | 8 | 16) => n,
             'c' if matches!(n, 8 | 16 | 32) => n,
             'M' | 'm' if n == 8 => {
-                if !(unit.is_empty() || unit.ends_with(']') && unit.len() > 2) {
+                if !unit.is_empty() && !valid_datetime_unit(unit) {
                     return Err(bad("invalid datetime unit"));
                 }
                 8
@@ -392,6 +392,23 @@ impl DType {
             _ => Err(bad("expected a string or a list")),
         }
     }
+}
+
+/// numpy's datetime unit suffix: `[unit]` or `[<count>unit]`, with the
+/// units numpy knows.
+fn valid_datetime_unit(unit: &str) -> bool {
+    let Some(inner) = unit.strip_prefix('[').and_then(|u| u.strip_suffix(']')) else {
+        return false;
+    };
+    let digits = inner.chars().take_while(char::is_ascii_digit).count();
+    let (count, name) = inner.split_at(digits);
+    if count.starts_with('0') || count.len() > 9 {
+        return false;
+    }
+    matches!(
+        name,
+        "Y" | "M" | "W" | "D" | "h" | "m" | "s" | "ms" | "us" | "μs" | "ns" | "ps" | "fs" | "as" | "generic"
+    )
 }
 
 fn gcd(a: usize, b: usize) -> usize {

@@ -581,6 +581,12 @@ fn check_extent(
         size = size.checked_mul(*d as u128).ok_or_else(overflow)?;
     }
     if size == 0 {
+        // nothing is read, but the offset must still lie in the buffer
+        if offset > buflen {
+            return Err(Error::frames(format!(
+                "array offset {offset} lies past the end of its {buflen}-byte buffer"
+            )));
+        }
         return Ok(());
     }
     let mut lo: i128 = offset as i128;
@@ -614,6 +620,9 @@ mod tests {
         assert!(check_extent(8, &[0, 3], &[0, 0], 0, 0).is_ok());
         assert!(check_extent(8, &[usize::MAX, 2], &[isize::MAX, 8], 0, 0).is_err());
         assert!(check_extent(1, &[], &[], 0, 0).is_err());
+        assert!(check_extent(8, &[0], &[8], 9, 8).is_err());
+        let a = NdArray::new("<f8", vec![0], vec![8], 8, Bytes::from(vec![0u8; 8])).unwrap();
+        assert!(a.to_c_bytes().is_empty());
     }
 
     #[test]

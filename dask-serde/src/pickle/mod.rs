@@ -40,8 +40,9 @@
 //! allocated; memoized objects are shared in an arena while reading and
 //! expanded into copies only at `STOP`, with the number of produced values
 //! bounded by `16 × input length + 1024` (so a "billion laughs" pickle fails
-//! fast) and the nesting depth by [`Limits::max_nesting`]. Recursive
-//! (self-containing) structures are refused. Wire input never causes a
+//! fast) and the nesting depth by [`Limits::max_nesting`] (numpy dtypes
+//! nested in dtypes too). Recursive (self-containing) structures are
+//! refused. Wire input never causes a
 //! panic, and neither reader nor writer recurses.
 //!
 //! # How values are read
@@ -58,6 +59,10 @@
 //! * Objects are read as their `__dict__` (and slots): a class's own
 //!   `__setstate__`/`__reduce__` logic is not run.
 //! * Trailing bytes after `STOP` are an error.
+//! * A numpy array is what numpy's unpickler makes: `_reconstruct` data in
+//!   the non-native byte order is byte-swapped to a native dtype (numpy's
+//!   `array_setstate`), `_frombuffer` arrays keep their dtype and share the
+//!   buffer; `bytes` and `READONLY_BUFFER` give read-only arrays.
 //!
 //! # Byte-compatible writer
 //!
@@ -71,14 +76,18 @@
 //! as CPython writes them.
 //!
 //! numpy arrays and dtypes are written as numpy 2.4's `__reduce_ex__`
-//! makes CPython write them: `_reconstruct` with the bytes (or, for object
-//! arrays, the list of items) below protocol 5, `_frombuffer` with a
-//! `PickleBuffer` from protocol 5 on — in-band with [`dumps`], out-of-band
-//! with [`dumps_with_buffers`] — and `numpy.dtype` + state for dtypes.
+//! makes CPython write them: from protocol 5 on, an array contiguous in
+//! some axis order whose dtype numpy can export as a buffer (no datetimes,
+//! fields in order) is `_frombuffer` over a `PickleBuffer` — in-band with
+//! [`dumps`], out-of-band with [`dumps_with_buffers`]; every other array
+//! (and every array below protocol 5) is `_reconstruct` with the bytes, or
+//! for object arrays the list of items; dtypes are `numpy.dtype` + state.
 //! numpy's builtin descriptors (native-order numbers, bool, object) are
-//! singletons in numpy and are shared by the memo as numpy shares them;
-//! field names made of identifier characters are taken to be interned, as
-//! CPython interns such literals.
+//! singletons and are shared through the memo as in numpy; field names
+//! and titles made of identifier characters are taken to be interned, as
+//! CPython interns such literals (in CPython 3.11 an interned
+//! one-character name is not the latin-1 singleton of the same
+//! character), and numpy's class and function names are fresh strings.
 
 mod numpy;
 mod read;

@@ -186,6 +186,7 @@ impl Node {
             Node::Buffer(_) => "out-of-band buffer".into(),
             Node::DType(_) => "numpy.dtype".into(),
             Node::NdArrayPending | Node::ObjectArray(_) => "numpy.ndarray".into(),
+            Node::Built(v) if matches!(**v, Value::NdArray(_)) => "numpy.ndarray".into(),
             Node::Built(v) => v.type_name(),
         }
     }
@@ -365,7 +366,7 @@ pub(crate) struct AllowedGlobal {
 /// read more constructors.
 ///
 /// numpy's constructors are listed under their numpy 2 (`numpy._core`) and
-/// numpy 1 (`numpy.core`) module names; see [`numpy`](super::numpy).
+/// numpy 1 (`numpy.core`) module names; see [`super::numpy`].
 pub(crate) static ALLOWED_GLOBALS: &[AllowedGlobal] = &[
     allow("builtins", "set", reduce_set),
     allow("builtins", "frozenset", reduce_frozenset),
@@ -1309,7 +1310,17 @@ impl<'a> Reader<'a> {
                 *self.arena.node_mut(inst) = node;
                 return Ok(());
             }
-            _ => {}
+            Node::Object(_) => {}
+            _ => {
+                let kind = self.kind(inst);
+                return Err(self.err(
+                    at,
+                    format!(
+                        "BUILD on {kind} is refused: only plain objects take a state \
+                         (anything else would call __setstate__)"
+                    ),
+                ));
+            }
         }
         let parts = match self.arena.node(state) {
             Node::Tuple(t) if t.len() == 2 => vec![t[0], t[1]],
@@ -1340,16 +1351,6 @@ impl<'a> Reader<'a> {
                     ))
                 }
             }
-        }
-        if !matches!(self.arena.node(inst), Node::Object(_)) {
-            let kind = self.kind(inst);
-            return Err(self.err(
-                at,
-                format!(
-                    "BUILD on {kind} is refused: only plain objects take a state \
-                     (anything else would call __setstate__)"
-                ),
-            ));
         }
         let Node::Object(object) = self.arena.node_mut(inst) else {
             return Ok(());
@@ -2076,7 +2077,7 @@ mod tests {
         assert!(matches!(ok(p), Value::List(v) if v.len() == 10));
         // a big string referenced many times is bounded by bytes too
         let mut p = b"\x80\x04X\x00\x10\x00\x00".to_vec();
-        p.extend(std::iter::repeat(b'a').take(0x1000));
+        p.extend(std::iter::repeat_n(b'a', 0x1000));
         p.extend_from_slice(b"\x94(");
         for _ in 0..20 {
             p.extend_from_slice(b"h\x00");
@@ -2093,7 +2094,7 @@ mod tests {
     fn arena_work_is_bounded() {
         // set(GET big) repeated: each call copies the items
         let mut p = b"\x80\x02c__builtin__\nset\nq\x00(".to_vec();
-        p.extend(std::iter::repeat(b"N").take(2000).flatten());
+        p.extend(std::iter::repeat_n(b"N", 2000).flatten());
         p.extend_from_slice(b"lq\x01");
         for _ in 0..2000 {
             p.extend_from_slice(b"h\x00h\x01\x85R0");
@@ -2129,8 +2130,8 @@ mod tests {
         };
         let nested = |n: usize| {
             let mut p = b"\x80\x04".to_vec();
-            p.extend(std::iter::repeat(b']').take(n));
-            p.extend(std::iter::repeat(b'a').take(n - 1));
+            p.extend(std::iter::repeat_n(b']', n));
+            p.extend(std::iter::repeat_n(b'a', n - 1));
             p.push(b'.');
             p
         };
