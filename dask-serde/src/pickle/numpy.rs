@@ -1805,10 +1805,8 @@ mod tests {
         let bad = NdArray::from_objects(vec![1], vec![memoryview]).unwrap();
         assert!(!can_dump(&Value::NdArray(bad.clone())));
         assert!(dumps(&Value::NdArray(bad), 5).is_err());
-        let weird = DType::parse("<M8[xyz]").unwrap();
-        assert!(dump_dtype(&weird, 4).is_err());
-        let arr = NdArray::from_c_order(weird, vec![1], f8(&[0.])).unwrap();
-        assert!(!can_dump(&Value::NdArray(arr)));
+        // datetime units numpy does not know are refused when parsed
+        assert!(DType::parse("<M8[xyz]").is_err());
     }
 
     #[test]
