@@ -567,33 +567,8 @@ impl Decoder<'_> {
         Ok(None)
     }
 
-    /// The sub-header at `k` and the `num-sub-frames` frames after it.
     fn payload(&self, k: usize, what: &str) -> Result<(Header, Vec<Bytes>)> {
-        let limits = &self.opts.deserialize.limits;
-        let sub = self.frames.get(k).ok_or_else(|| {
-            Error::frames(format!("{what} {k} points past the {} frames", self.frames.len()))
-        })?;
-        let header = Header::from_msgpack(sub, limits)?;
-        let n = match header.get("num-sub-frames") {
-            Some(v) => as_index(v, "num-sub-frames")?,
-            None => {
-                return Err(Error::header(
-                    "num-sub-frames",
-                    format!("missing in the sub-header of {what} {k}"),
-                ))
-            }
-        };
-        let start = k + 1;
-        let end = start
-            .checked_add(n)
-            .filter(|e| *e <= self.frames.len())
-            .ok_or_else(|| {
-                Error::frames(format!(
-                    "{what} {k} claims {n} frames after it but the message has {}",
-                    self.frames.len()
-                ))
-            })?;
-        Ok((header, self.frames[start..end].to_vec()))
+        read_payload(self.frames, k, &self.opts.deserialize.limits, what)
     }
 
     fn serialized(&self, k: usize) -> Result<Value> {
@@ -643,6 +618,46 @@ impl Decoder<'_> {
             .collect();
         crate::pickle::loads(pickle, &oob, limits)
     }
+}
+
+/// The sub-header at `k` and the `num-sub-frames` frames after it, with
+/// every index checked against the frame list.
+pub(crate) fn read_payload(
+    frames: &[Bytes],
+    k: usize,
+    limits: &Limits,
+    what: &str,
+) -> Result<(Header, Vec<Bytes>)> {
+    let sub = frames
+        .get(k)
+        .ok_or_else(|| Error::frames(format!("{what} {k} points past the {} frames", frames.len())))?;
+    let header = Header::from_msgpack(sub, limits)?;
+    let n = match header.get("num-sub-frames") {
+        Some(v) => as_index(v, "num-sub-frames")?,
+        None => {
+            return Err(Error::header(
+                "num-sub-frames",
+                format!("missing in the sub-header of {what} {k}"),
+            ))
+        }
+    };
+    let start = k + 1;
+    let end = start
+        .checked_add(n)
+        .filter(|e| *e <= frames.len())
+        .ok_or_else(|| {
+            Error::frames(format!(
+                "{what} {k} claims {n} frames after it but the message has {}",
+                frames.len()
+            ))
+        })?;
+    Ok((header, frames[start..end].to_vec()))
+}
+
+/// Decompresses a payload's frames and merges split pieces.
+pub(crate) fn unpack_payload(header: &Header, frames: Vec<Bytes>, limits: &Limits) -> Result<Vec<Bytes>> {
+    let frames = decompress_frames(header.compression()?.as_deref(), frames, limits)?;
+    crate::split::merge_frames(header, frames, None)
 }
 
 /// A `__Serialized__`/`__Pickled__` value: `Some(k)` when `k > 0` (Python's

@@ -44,9 +44,7 @@ use serde::ser::{Error as _, SerializeMap};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{push_serialized, DumpsOptions, LoadsOptions};
-use crate::compression::decompress_frames;
 use crate::error::{Error, Result};
-use crate::header::{as_index, Header};
 use crate::traits::{DaskDeserialize, DaskSerialize};
 
 /// A "serialize me" leaf of a typed message (Python's `to_serialize`).
@@ -204,26 +202,8 @@ impl<'de, T: DaskDeserialize> Deserialize<'de> for ToSerialize<T> {
 
 fn decode_payload<T: DaskDeserialize>(state: &DecodeState, k: usize) -> Result<T> {
     let limits = &state.opts.deserialize.limits;
-    let sub = state.frames.get(k).ok_or_else(|| {
-        Error::frames(format!(
-            "__Serialized__ {k} points past the {} frames",
-            state.frames.len()
-        ))
-    })?;
-    let header = Header::from_msgpack(sub, limits)?;
-    let n = as_index(
-        header
-            .get("num-sub-frames")
-            .ok_or_else(|| Error::header("num-sub-frames", "missing"))?,
-        "num-sub-frames",
-    )?;
-    let end = (k + 1)
-        .checked_add(n)
-        .filter(|e| *e <= state.frames.len())
-        .ok_or_else(|| Error::frames(format!("__Serialized__ {k} claims {n} frames past the end")))?;
-    let frames = state.frames[k + 1..end].to_vec();
-    let frames = decompress_frames(header.compression()?.as_deref(), frames, limits)?;
-    let frames = crate::split::merge_frames(&header, frames, None)?;
+    let (header, frames) = super::read_payload(&state.frames, k, limits, "__Serialized__")?;
+    let frames = super::unpack_payload(&header, frames, limits)?;
     // the family allow-list applies to typed payloads too
     if !state.opts.deserialize.allows(header.serializer()) && !header.is_collection() {
         return Err(Error::NotAllowed {
