@@ -165,6 +165,28 @@ pub enum Error {
         expected: String,
     },
 
+    /// An I/O error on a comm (socket), with what was being done.
+    #[error("comm: {0}")]
+    Io(String),
+
+    /// The peer closed the connection (cleanly between messages, or in the
+    /// middle of one).
+    #[error("comm closed: {0}")]
+    CommClosed(String),
+
+    /// A Dask server replied `{"status": "uncaught-error"}` to an RPC: the
+    /// handler raised. The texts are Python's `repr(exception)` and the
+    /// formatted traceback (the pickled exception itself is never read).
+    #[error("remote error in {op:?}: {exception}")]
+    RemoteCall {
+        /// The RPC `op`.
+        op: String,
+        /// `exception_text`.
+        exception: String,
+        /// `traceback_text`.
+        traceback: String,
+    },
+
     /// An error raised by a user-registered family.
     #[error("family {family:?}: {message}")]
     Family {

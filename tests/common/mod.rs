@@ -2,6 +2,7 @@
 //! canonical comparison rules of spec §13.3, and encoding parameters.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod python;
 
 use std::path::{Path, PathBuf};

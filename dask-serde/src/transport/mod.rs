@@ -1,3 +1,5 @@
-//! Byte-level framing shared by files and sockets.
+//! Byte-level framing shared by files and sockets, and the TCP comm.
 
+pub mod comm;
+pub mod framing;
 pub mod pack;
