@@ -248,3 +248,29 @@ fn hostile_peers_get_errors_and_the_server_keeps_serving() {
         "{err}"
     );
 }
+
+/// The cluster demo end to end: the example's code scatters, the example's
+/// Python client computes, the example's code gathers and checks.
+#[test]
+fn cluster_demo_runs_end_to_end() {
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let cluster = Cluster::start_with(1, &[("PYTHONPATH", &examples)]);
+    let n = 1 << 20;
+    dask_serde_suite::cluster_demo::scatter_inputs(&cluster.scheduler, n).unwrap();
+    let script = std::fs::read_to_string(examples.join("dask_cluster_compute.py")).unwrap();
+    let code = format!(
+        "import sys, os\nsys.path.insert(0, {:?})\n{}\nmain(os.environ['ADDR'])\n",
+        examples.display().to_string(),
+        script.replace("if __name__ == \"__main__\":\n    main(sys.argv[1])", "")
+    );
+    let out = cluster.python(&code);
+    assert!(out.contains("python: sum ="), "{out}");
+    let report = dask_serde_suite::cluster_demo::gather_results(
+        &cluster.scheduler,
+        n,
+        std::time::Duration::from_secs(60),
+    )
+    .unwrap();
+    assert_eq!(report.scaled.name, "chunk-0-scaled");
+    assert_eq!(report.scaled.payload, Bytes::from_static(b"tsur"));
+}

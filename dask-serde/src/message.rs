@@ -166,6 +166,23 @@ pub struct Opaque {
 }
 
 impl Opaque {
+    /// Decodes a `__Serialized__` payload into a typed value
+    /// (decompressing and merging split frames first).
+    ///
+    /// # Errors
+    ///
+    /// A `__Pickled__` payload, corrupt frames, or data of another type.
+    pub fn decode<T: crate::traits::DaskDeserialize>(&self, limits: &Limits) -> Result<T> {
+        if self.kind != PayloadKind::Serialized {
+            return Err(Error::mismatch(
+                "a __Serialized__ payload",
+                "a __Pickled__ payload",
+            ));
+        }
+        let frames = unpack_payload(&self.header, self.frames.clone(), limits)?;
+        T::deserialize_from(&self.header, &frames, limits)
+    }
+
     /// The payload as a serialized value (sub-header and frames).
     pub fn into_serialized(self) -> OwnedSerialized {
         OwnedSerialized::new(self.header, self.frames.into_iter().map(Frame::Shared).collect())

@@ -281,6 +281,21 @@ impl Comm {
     /// [`Error::CommClosed`] when the peer closed the connection, and the
     /// errors of [`Comm::read_frames`] and [`crate::message::loads`].
     pub fn read(&mut self) -> Result<Value> {
+        self.read_with(false)
+    }
+
+    /// Reads one message keeping its payloads as [`Value::Opaque`] (decode
+    /// them with [`Opaque::decode`](crate::message::Opaque::decode) into
+    /// typed values, or forward them untouched).
+    ///
+    /// # Errors
+    ///
+    /// As [`Comm::read`].
+    pub fn read_opaque(&mut self) -> Result<Value> {
+        self.read_with(true)
+    }
+
+    pub(crate) fn read_with(&mut self, keep_serialized: bool) -> Result<Value> {
         let frames = self
             .read_frames()?
             .ok_or_else(|| Error::CommClosed("the peer closed the connection".into()))?;
@@ -289,7 +304,7 @@ impl Comm {
         self.registry.loads(
             &frames,
             &LoadsOptions {
-                keep_serialized: false,
+                keep_serialized,
                 deserialize: d,
             },
         )
@@ -340,6 +355,20 @@ impl Rpc {
     /// [`Error::RemoteCall`] when the handler raised (`uncaught-error`),
     /// comm and decoding errors.
     pub fn call(&mut self, op: &str, args: Vec<(&str, Value)>) -> Result<Value> {
+        self.call_with(op, args, false)
+    }
+
+    /// [`Rpc::call`] keeping the reply's payloads opaque (see
+    /// [`Comm::read_opaque`]): gather results straight into typed values.
+    ///
+    /// # Errors
+    ///
+    /// As [`Rpc::call`].
+    pub fn call_opaque(&mut self, op: &str, args: Vec<(&str, Value)>) -> Result<Value> {
+        self.call_with(op, args, true)
+    }
+
+    fn call_with(&mut self, op: &str, args: Vec<(&str, Value)>, keep_serialized: bool) -> Result<Value> {
         let mut msg = vec![(Value::from("op"), Value::from(op))];
         msg.extend(args.into_iter().map(|(k, v)| (Value::from(k), v)));
         msg.push((Value::from("reply"), Value::Bool(true)));
@@ -348,7 +377,7 @@ impl Rpc {
             Value::List(vec![Value::from("dask"), Value::from("msgpack")]),
         ));
         self.comm.write(&Value::Dict(msg))?;
-        let reply = self.comm.read()?;
+        let reply = self.comm.read_with(keep_serialized)?;
         if let Some(Value::Str(status)) = get(&reply, "status") {
             if status == "uncaught-error" {
                 let text = |k: &str| match get(&reply, k) {
