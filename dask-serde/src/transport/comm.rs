@@ -104,7 +104,8 @@ pub fn parse_address(addr: &str) -> Result<String> {
     Ok(a.to_owned())
 }
 
-fn handshake_message(opts: &CommOptions) -> Value {
+/// This side's handshake message (spec §11.3).
+pub(crate) fn handshake_message(opts: &CommOptions) -> Value {
     Value::Dict(vec![
         (
             Value::from("compression"),
@@ -117,6 +118,81 @@ fn handshake_message(opts: &CommOptions) -> Value {
         ),
         (Value::from("pickle-protocol"), Value::from(opts.pickle_protocol)),
     ])
+}
+
+/// The frames of this side's handshake (written uncompressed, before
+/// anything was negotiated). Shared with the async comm.
+pub(crate) fn handshake_frames(registry: &Registry, opts: &CommOptions) -> Result<Vec<Bytes>> {
+    registry.dumps(
+        &handshake_message(opts),
+        &DumpsOptions::new().context(Context::new().with("compression", Value::None)),
+    )
+}
+
+/// Settles the handshake from the peer's message: `compression` is ours if
+/// the peer advertised the same codec, the pickle protocol the lower of
+/// both. Shared with the async comm.
+pub(crate) fn negotiate(opts: &CommOptions, theirs: Value) -> Result<Handshake> {
+    let (Some(compression), Some(protocol)) = (get(&theirs, "compression"), get(&theirs, "pickle-protocol"))
+    else {
+        return Err(Error::Io(format!(
+            "the peer's handshake lacks compression or pickle-protocol: {theirs:?} (Dask versions out of sync?)"
+        )));
+    };
+    let theirs_codec = match compression {
+        Value::Str(s) => Some(s.clone()),
+        _ => None,
+    };
+    let compression = if theirs_codec == opts.compression {
+        opts.compression.clone()
+    } else {
+        None
+    };
+    let pickle_protocol = match protocol {
+        Value::Int(p) => u8::try_from(*p).unwrap_or(5).min(opts.pickle_protocol),
+        _ => opts.pickle_protocol,
+    };
+    Ok(Handshake {
+        peer: theirs,
+        compression,
+        pickle_protocol,
+    })
+}
+
+/// How a comm encodes what it writes: its serializers and shard size, and
+/// the context of the connection (sender, recipient and the negotiated
+/// pickle protocol and compression). Shared with the async comm.
+pub(crate) fn write_options(
+    opts: &CommOptions,
+    local: &str,
+    peer: &str,
+    handshake: &Handshake,
+) -> DumpsOptions {
+    let context = Context::new()
+        .with("sender", Value::from(local))
+        .with("recipient", Value::from(peer))
+        .with("pickle-protocol", Value::from(handshake.pickle_protocol))
+        .with(
+            "compression",
+            handshake.compression.clone().map_or(Value::None, Value::Str),
+        );
+    DumpsOptions {
+        serializers: opts.serializers.clone(),
+        context: Some(context),
+        frame_split_size: Some(opts.frame_split_size),
+        ..DumpsOptions::default()
+    }
+}
+
+/// How a comm decodes what it reads (allow-list and limits; payloads kept
+/// opaque with `keep_serialized`). Shared with the async comm.
+pub(crate) fn read_options(opts: &CommOptions, keep_serialized: bool) -> LoadsOptions {
+    let mut d = DeserializeOptions::new().limits(opts.limits);
+    d.deserializers = opts.deserializers.clone();
+    LoadsOptions {
+        keep_serialized,
+        deserialize: d,
+    }
 }
 
 impl Comm {
@@ -178,39 +254,10 @@ impl Comm {
             peer,
             registry: Registry::global(),
         };
-        let ours = handshake_message(opts);
-        let frames = comm.registry.dumps(
-            &ours,
-            &DumpsOptions::new().context(Context::new().with("compression", Value::None)),
-        )?;
+        let frames = handshake_frames(&comm.registry, opts)?;
         write_message(&mut comm.stream, &frames)?;
         let theirs = comm.read()?;
-        let get = |k: &str| match &theirs {
-            Value::Dict(e) => e
-                .iter()
-                .find(|(key, _)| key == &Value::from(k))
-                .map(|(_, v)| v.clone()),
-            _ => None,
-        };
-        let (Some(compression), Some(protocol)) = (get("compression"), get("pickle-protocol")) else {
-            return Err(Error::Io(format!(
-                "the peer's handshake lacks compression or pickle-protocol: {theirs:?} (Dask versions out of sync?)"
-            )));
-        };
-        let theirs_codec = match compression {
-            Value::Str(s) => Some(s),
-            _ => None,
-        };
-        comm.handshake.compression = if theirs_codec == opts.compression {
-            opts.compression.clone()
-        } else {
-            None
-        };
-        comm.handshake.pickle_protocol = match protocol {
-            Value::Int(p) => u8::try_from(p).unwrap_or(5).min(opts.pickle_protocol),
-            _ => opts.pickle_protocol,
-        };
-        comm.handshake.peer = theirs;
+        comm.handshake = negotiate(opts, theirs)?;
         Ok(comm)
     }
 
@@ -227,17 +274,6 @@ impl Comm {
         &self.peer
     }
 
-    fn context(&self) -> Context {
-        Context::new()
-            .with("sender", Value::from(self.local.as_str()))
-            .with("recipient", Value::from(self.peer.as_str()))
-            .with("pickle-protocol", Value::from(self.handshake.pickle_protocol))
-            .with(
-                "compression",
-                self.handshake.compression.clone().map_or(Value::None, Value::Str),
-            )
-    }
-
     /// Writes one message (see [`crate::message::dumps`]); returns the bytes
     /// written.
     ///
@@ -245,12 +281,7 @@ impl Comm {
     ///
     /// Encoding errors, a closed connection.
     pub fn write(&mut self, msg: &Value) -> Result<usize> {
-        let opts = DumpsOptions {
-            serializers: self.opts.serializers.clone(),
-            context: Some(self.context()),
-            frame_split_size: Some(self.opts.frame_split_size),
-            ..DumpsOptions::default()
-        };
+        let opts = write_options(&self.opts, &self.local, &self.peer, &self.handshake);
         let frames = self.registry.dumps(msg, &opts)?;
         self.write_frames(&frames)
     }
@@ -299,15 +330,8 @@ impl Comm {
         let frames = self
             .read_frames()?
             .ok_or_else(|| Error::CommClosed("the peer closed the connection".into()))?;
-        let mut d = DeserializeOptions::new().limits(self.opts.limits);
-        d.deserializers = self.opts.deserializers.clone();
-        self.registry.loads(
-            &frames,
-            &LoadsOptions {
-                keep_serialized,
-                deserialize: d,
-            },
-        )
+        self.registry
+            .loads(&frames, &read_options(&self.opts, keep_serialized))
     }
 
     /// Shuts the connection down.
@@ -369,29 +393,8 @@ impl Rpc {
     }
 
     fn call_with(&mut self, op: &str, args: Vec<(&str, Value)>, keep_serialized: bool) -> Result<Value> {
-        let mut msg = vec![(Value::from("op"), Value::from(op))];
-        msg.extend(args.into_iter().map(|(k, v)| (Value::from(k), v)));
-        msg.push((Value::from("reply"), Value::Bool(true)));
-        msg.push((
-            Value::from("serializers"),
-            Value::List(vec![Value::from("dask"), Value::from("msgpack")]),
-        ));
-        self.comm.write(&Value::Dict(msg))?;
-        let reply = self.comm.read_with(keep_serialized)?;
-        if let Some(Value::Str(status)) = get(&reply, "status") {
-            if status == "uncaught-error" {
-                let text = |k: &str| match get(&reply, k) {
-                    Some(Value::Str(s)) => s.clone(),
-                    _ => String::new(),
-                };
-                return Err(Error::RemoteCall {
-                    op: op.to_owned(),
-                    exception: text("exception_text"),
-                    traceback: text("traceback_text"),
-                });
-            }
-        }
-        Ok(reply)
+        self.comm.write(&rpc_request(op, args))?;
+        rpc_reply(op, self.comm.read_with(keep_serialized)?)
     }
 
     /// The underlying comm.
@@ -401,13 +404,50 @@ impl Rpc {
 
     /// Closes politely (`{"op": "close", "reply": false}`).
     pub fn close(mut self) {
-        let msg = Value::Dict(vec![
-            (Value::from("op"), Value::from("close")),
-            (Value::from("reply"), Value::Bool(false)),
-        ]);
-        let _ = self.comm.write(&msg);
+        let _ = self.comm.write(&close_request());
         self.comm.close();
     }
+}
+
+/// An RPC request: `op`, the arguments, `reply: true` and
+/// `serializers: ["dask", "msgpack"]`. Shared with the async RPC client.
+pub(crate) fn rpc_request(op: &str, args: Vec<(&str, Value)>) -> Value {
+    let mut msg = vec![(Value::from("op"), Value::from(op))];
+    msg.extend(args.into_iter().map(|(k, v)| (Value::from(k), v)));
+    msg.push((Value::from("reply"), Value::Bool(true)));
+    msg.push((
+        Value::from("serializers"),
+        Value::List(vec![Value::from("dask"), Value::from("msgpack")]),
+    ));
+    Value::Dict(msg)
+}
+
+/// The reply of an RPC, or [`Error::RemoteCall`] when it is an
+/// `uncaught-error`. Shared with the async RPC client.
+pub(crate) fn rpc_reply(op: &str, reply: Value) -> Result<Value> {
+    if let Some(Value::Str(status)) = get(&reply, "status") {
+        if status == "uncaught-error" {
+            let text = |k: &str| match get(&reply, k) {
+                Some(Value::Str(s)) => s.clone(),
+                _ => String::new(),
+            };
+            return Err(Error::RemoteCall {
+                op: op.to_owned(),
+                exception: text("exception_text"),
+                traceback: text("traceback_text"),
+            });
+        }
+    }
+    Ok(reply)
+}
+
+/// `{"op": "close", "reply": false}`, what Python's `rpc` sends when it
+/// closes a connection.
+pub(crate) fn close_request() -> Value {
+    Value::Dict(vec![
+        (Value::from("op"), Value::from("close")),
+        (Value::from("reply"), Value::Bool(false)),
+    ])
 }
 
 /// A handler of a [`Server`]: the request's arguments → the reply.

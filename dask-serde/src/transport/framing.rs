@@ -86,9 +86,8 @@ pub(crate) struct Prelude {
 /// Checks `F` and the prelude against the limits and each other before
 /// anything is allocated. `head` holds at least the 8-byte count.
 pub(crate) fn check_first(first: u64, limits: &Limits) -> Result<usize> {
-    let max = limits
-        .max_total_bytes
-        .saturating_add(8 + 8 * limits.max_frames as u64);
+    let prelude_max = (limits.max_frames as u64).saturating_mul(8).saturating_add(8);
+    let max = limits.max_total_bytes.saturating_add(prelude_max);
     if first < 8 || first > max {
         return Err(Error::frames(format!(
             "first-read size {first} is impossible (8 ..= {max})"
@@ -106,8 +105,11 @@ pub(crate) fn parse_prelude(first: usize, head: &[u8], limits: &Limits) -> Resul
             got: n,
         });
     }
-    let n = n as usize;
-    let prelude = 8 + 8 * n;
+    let n = usize::try_from(n).map_err(|_| Error::frames("frame count overflows"))?;
+    let prelude = n
+        .checked_mul(8)
+        .and_then(|b| b.checked_add(8))
+        .ok_or_else(|| Error::frames("frame count overflows"))?;
     if first < prelude {
         return Err(Error::frames(format!(
             "first-read size {first} does not cover the {prelude}-byte prelude of {n} frames"
@@ -161,9 +163,22 @@ pub(crate) fn parse_prelude(first: usize, head: &[u8], limits: &Limits) -> Resul
     Ok(Prelude { first, lens })
 }
 
+/// Reads exactly `n` bytes into a new, exactly sized buffer. The buffer is
+/// filled straight from the socket (`read_to_end` on a `take` reader reads
+/// into the reserved capacity without zeroing it first), so a large frame
+/// costs one pass over its memory.
 fn read_exact_into<R: Read>(r: &mut R, n: usize, what: &str) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; n];
-    r.read_exact(&mut buf).map_err(|e| io_error(what, e))?;
+    let mut buf = Vec::with_capacity(n);
+    let got = r
+        .by_ref()
+        .take(n as u64)
+        .read_to_end(&mut buf)
+        .map_err(|e| io_error(what, e))?;
+    if got != n {
+        return Err(Error::CommClosed(format!(
+            "{what}: the peer closed after {got} of {n} bytes"
+        )));
+    }
     Ok(buf)
 }
 
@@ -203,7 +218,12 @@ pub fn read_message<R: Read>(r: &mut R, limits: &Limits) -> Result<Option<Vec<By
             got: n,
         });
     }
-    let prelude_len = 8 + 8 * n as usize;
+    // n ≤ max_frames was checked above, but max_frames may be unbounded
+    let prelude_len = usize::try_from(n)
+        .ok()
+        .and_then(|n| n.checked_mul(8))
+        .and_then(|b| b.checked_add(8))
+        .ok_or_else(|| Error::frames("frame count overflows"))?;
     if first < prelude_len {
         return Err(Error::frames(format!(
             "first-read size {first} does not cover the {prelude_len}-byte prelude of {n} frames"
@@ -273,6 +293,17 @@ mod tests {
             }
         }
         let _ = frames;
+    }
+
+    #[test]
+    fn unbounded_limits_do_not_overflow() {
+        let l = Limits::unbounded();
+        let mut wire = u64::MAX.to_le_bytes().to_vec();
+        wire.extend_from_slice(&u64::MAX.to_le_bytes());
+        assert!(read_message(&mut &wire[..], &l).is_err());
+        let mut ok = Vec::new();
+        write_message(&mut ok, &[&b"x"[..]]).unwrap();
+        assert!(read_message(&mut &ok[..], &l).unwrap().is_some());
     }
 
     #[test]

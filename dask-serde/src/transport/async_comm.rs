@@ -1,0 +1,663 @@
+//! An async TCP comm on tokio (feature `tokio`): the same protocol and API
+//! as the blocking [`Comm`](super::comm::Comm) and [`Rpc`](super::comm::Rpc)
+//! (framing, handshake, messages, RPC), for use inside a tokio runtime.
+//!
+//! Reading goes through [`DaskCodec`]: every size is checked against
+//! [`CommOptions::limits`] before buffer space is reserved and frames are
+//! slices of the read buffer (a large frame is read in place, never
+//! copied). Writing is vectored straight from the frames' buffers, as the
+//! blocking comm does. Handshake negotiation, the write context and the
+//! RPC request/reply rules are shared with the blocking comm.
+//!
+//! [`CommOptions::timeout`] bounds connecting and every single socket read
+//! or write (an idle timeout: a long message that keeps arriving is not cut
+//! off). It uses tokio's timer, so the runtime needs its time driver
+//! (`#[tokio::main]` has it); with `timeout: None` no timer is used.
+//!
+//! Encoding and decoding (including compression of large payloads) run on
+//! the calling task; move very large messages to
+//! `tokio::task::spawn_blocking` if that matters to your runtime.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! use dask_serde::transport::async_comm::AsyncRpc;
+//! use dask_serde::transport::comm::{get, CommOptions};
+//! use dask_serde::Value;
+//!
+//! # async fn run() -> dask_serde::Result<()> {
+//! let mut rpc = AsyncRpc::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+//! let id = rpc.call("identity", vec![]).await?;
+//! assert_eq!(get(&id, "type"), Some(&Value::from("Scheduler")));
+//! let echo = rpc.call("echo", vec![("data", Value::from("hello"))]).await?;
+//! assert_eq!(echo, Value::from("hello"));
+//! rpc.close().await;
+//! # Ok(())
+//! # }
+//! ```
+
+use std::future::Future;
+use std::io::IoSlice;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_util::codec::{Decoder, Framed, FramedParts};
+
+use super::codec::DaskCodec;
+use super::comm::{
+    close_request, handshake_frames, negotiate, parse_address, read_options, rpc_reply, rpc_request,
+    write_options, CommOptions, Handshake,
+};
+use super::framing::{io_error, message_prefix};
+use crate::error::{Error, Result};
+use crate::registry::Registry;
+use crate::value::Value;
+
+/// Read-buffer growth when the codec has not asked for anything specific.
+const READ_CHUNK: usize = 8 * 1024;
+
+/// A connection to a Dask peer (scheduler, worker, client or another Rust
+/// process) over TCP, driven by tokio: the async counterpart of
+/// [`Comm`](super::comm::Comm), with the same methods.
+///
+/// Reads are cancel-safe: a [`read`](AsyncComm::read) or
+/// [`read_frames`](AsyncComm::read_frames) future dropped before it
+/// completes (in `tokio::select!` or `tokio::time::timeout`) loses nothing,
+/// and the next read continues the same message. Writes are not: a write
+/// dropped part-way leaves a partial message on the wire, so drop the comm
+/// then.
+///
+/// # Examples
+///
+/// ```no_run
+/// use dask_serde::transport::async_comm::AsyncComm;
+/// use dask_serde::transport::comm::CommOptions;
+/// use dask_serde::Value;
+///
+/// # async fn run() -> dask_serde::Result<()> {
+/// let mut comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+/// comm.write(&Value::Dict(vec![
+///     (Value::from("op"), Value::from("identity")),
+///     (Value::from("reply"), Value::Bool(true)),
+/// ]))
+/// .await?;
+/// println!("{:?}", comm.read().await?);
+/// comm.close().await;
+/// # Ok(())
+/// # }
+/// ```
+pub struct AsyncComm {
+    stream: TcpStream,
+    read_buf: BytesMut,
+    codec: DaskCodec,
+    opts: CommOptions,
+    handshake: Handshake,
+    local: String,
+    peer: String,
+    registry: Arc<Registry>,
+}
+
+impl std::fmt::Debug for AsyncComm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AsyncComm")
+            .field("local", &self.local)
+            .field("peer", &self.peer)
+            .field("handshake", &self.handshake)
+            .field("buffered", &self.read_buf.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs one socket operation under the comm's timeout.
+async fn timed<T>(
+    timeout: Option<Duration>,
+    what: &str,
+    op: impl Future<Output = std::io::Result<T>>,
+) -> Result<T> {
+    let r = match timeout {
+        Some(t) => tokio::time::timeout(t, op)
+            .await
+            .map_err(|_| Error::Io(format!("{what}: timed out after {t:?}")))?,
+        None => op.await,
+    };
+    r.map_err(|e| io_error(what, e))
+}
+
+/// Writes one message with vectored writes straight from the frames.
+async fn write_message<B: AsRef<[u8]>>(
+    stream: &mut TcpStream,
+    frames: &[B],
+    timeout: Option<Duration>,
+) -> Result<usize> {
+    let prefix = message_prefix(frames);
+    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frames.len() + 1);
+    slices.push(IoSlice::new(&prefix));
+    slices.extend(
+        frames
+            .iter()
+            .map(|f| f.as_ref())
+            .filter(|f| !f.is_empty())
+            .map(IoSlice::new),
+    );
+    let total: usize = slices.iter().map(|s| s.len()).sum();
+    let mut bufs: &mut [IoSlice<'_>] = &mut slices;
+    while !bufs.is_empty() {
+        let n = timed(timeout, "write", stream.write_vectored(bufs)).await?;
+        if n == 0 {
+            return Err(Error::CommClosed("the peer stopped reading".into()));
+        }
+        IoSlice::advance_slices(&mut bufs, n);
+    }
+    Ok(total)
+}
+
+impl AsyncComm {
+    /// Connects to `addr` (`tcp://host:port` or `host:port`) and performs
+    /// the handshake.
+    ///
+    /// # Errors
+    ///
+    /// Connection failures and timeouts, a peer whose handshake lacks
+    /// `compression` or `pickle-protocol`, invalid framing from the peer.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// use dask_serde::transport::async_comm::AsyncComm;
+    /// use dask_serde::transport::comm::CommOptions;
+    ///
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// let opts = CommOptions { compression: Some("lz4".into()), ..CommOptions::default() };
+    /// let comm = AsyncComm::connect("tcp://127.0.0.1:8786", &opts).await?;
+    /// // lz4 only if the peer advertised lz4 too
+    /// println!("{:?}", comm.handshake().compression);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(addr: &str, opts: &CommOptions) -> Result<AsyncComm> {
+        let a = parse_address(addr)?;
+        let what = format!("connect to {addr}");
+        let stream = timed(opts.timeout, &what, TcpStream::connect(a.as_str())).await?;
+        AsyncComm::from_stream(stream, opts).await
+    }
+
+    /// Wraps a connected stream (for example one accepted by a
+    /// `tokio::net::TcpListener`) and performs the handshake: both sides
+    /// write theirs, then read the other's.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncComm::connect`].
+    ///
+    /// # Examples
+    ///
+    /// A server that accepts Dask connections:
+    ///
+    /// ```no_run
+    /// use dask_serde::transport::async_comm::AsyncComm;
+    /// use dask_serde::transport::comm::CommOptions;
+    ///
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    /// let (stream, _) = listener.accept().await.unwrap();
+    /// let mut comm = AsyncComm::from_stream(stream, &CommOptions::default()).await?;
+    /// let request = comm.read().await?;
+    /// # drop(request);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn from_stream(stream: TcpStream, opts: &CommOptions) -> Result<AsyncComm> {
+        stream.set_nodelay(true).map_err(|e| io_error("set_nodelay", e))?;
+        let local = stream
+            .local_addr()
+            .map(|a| format!("tcp://{a}"))
+            .unwrap_or_default();
+        let peer = stream
+            .peer_addr()
+            .map(|a| format!("tcp://{a}"))
+            .unwrap_or_default();
+        let mut comm = AsyncComm {
+            stream,
+            read_buf: BytesMut::new(),
+            codec: DaskCodec::new(opts.limits),
+            opts: opts.clone(),
+            handshake: Handshake {
+                peer: Value::None,
+                compression: None,
+                pickle_protocol: opts.pickle_protocol,
+            },
+            local,
+            peer,
+            registry: Registry::global(),
+        };
+        let frames = handshake_frames(&comm.registry, opts)?;
+        comm.write_frames(&frames).await?;
+        let theirs = comm.read().await?;
+        comm.handshake = negotiate(opts, theirs)?;
+        Ok(comm)
+    }
+
+    /// The negotiated settings and the peer's handshake.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncComm;
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// let comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// assert_eq!(comm.handshake().pickle_protocol, 5);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn handshake(&self) -> &Handshake {
+        &self.handshake
+    }
+
+    /// `tcp://` address of this end.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncComm;
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// let comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// assert!(comm.local_address().starts_with("tcp://127.0.0.1:"));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn local_address(&self) -> &str {
+        &self.local
+    }
+
+    /// `tcp://` address of the peer.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncComm;
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// let comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// assert_eq!(comm.peer_address(), "tcp://127.0.0.1:8786");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn peer_address(&self) -> &str {
+        &self.peer
+    }
+
+    /// Writes one message (see [`crate::message::dumps`]) with this comm's
+    /// serializers, shard size and context (sender, recipient, negotiated
+    /// pickle protocol and compression); returns the bytes written.
+    ///
+    /// # Errors
+    ///
+    /// Encoding errors, a closed connection, a timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncComm;
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// use dask_serde::Value;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// # let mut comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// comm.write(&Value::Dict(vec![
+    ///     (Value::from("op"), Value::from("echo")),
+    ///     (Value::from("data"), Value::Serialize(Box::new(Value::from(vec![0u8; 1 << 20])))),
+    /// ]))
+    /// .await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn write(&mut self, msg: &Value) -> Result<usize> {
+        let opts = write_options(&self.opts, &self.local, &self.peer, &self.handshake);
+        let frames = self.registry.dumps(msg, &opts)?;
+        self.write_frames(&frames).await
+    }
+
+    /// Writes already-encoded frames as one message (vectored, no copy);
+    /// returns the bytes written.
+    ///
+    /// # Errors
+    ///
+    /// A closed connection, a timeout.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncComm;
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// use dask_serde::message::{dumps, DumpsOptions};
+    /// use dask_serde::Value;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// # let mut comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// let frames = dumps(&Value::from("ping"), &DumpsOptions::new())?;
+    /// comm.write_frames(&frames).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn write_frames<B: AsRef<[u8]>>(&mut self, frames: &[B]) -> Result<usize> {
+        write_message(&mut self.stream, frames, self.opts.timeout).await
+    }
+
+    /// Reads the frames of one message; `Ok(None)` when the peer closed the
+    /// connection between messages. Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// Invalid framing, limits, a connection closed mid-message, a timeout
+    /// (after which reading may be retried: nothing was lost).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncComm;
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// # let mut comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// while let Some(frames) = comm.read_frames().await? {
+    ///     println!("a message of {} frames", frames.len());
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn read_frames(&mut self) -> Result<Option<Vec<Bytes>>> {
+        loop {
+            if let Some(frames) = self.codec.decode(&mut self.read_buf)? {
+                return Ok(Some(frames));
+            }
+            // the codec reserved room for what it waits for; this only
+            // guards against a read into a full buffer (which reads 0)
+            if self.read_buf.len() == self.read_buf.capacity() {
+                self.read_buf.reserve(READ_CHUNK);
+            }
+            let n = timed(
+                self.opts.timeout,
+                "read",
+                self.stream.read_buf(&mut self.read_buf),
+            )
+            .await?;
+            if n == 0 {
+                return self.codec.decode_eof(&mut self.read_buf);
+            }
+        }
+    }
+
+    /// Reads and decodes one message (with this comm's allow-list and
+    /// limits). Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::CommClosed`] when the peer closed the connection, and the
+    /// errors of [`AsyncComm::read_frames`] and [`crate::message::loads`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncComm;
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// # let mut comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// let msg = comm.read().await?;
+    /// println!("{msg:?}");
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn read(&mut self) -> Result<Value> {
+        self.read_with(false).await
+    }
+
+    /// Reads one message keeping its payloads as [`Value::Opaque`] (decode
+    /// them with [`Opaque::decode`](crate::message::Opaque::decode) into
+    /// typed values, or forward them untouched). Cancel-safe.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncComm::read`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncComm;
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// use dask_serde::Value;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// # let mut comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// if let Value::Opaque(payload) = comm.read_opaque().await? {
+    ///     let bytes: Vec<u8> = payload.decode(&dask_serde::Limits::default())?;
+    ///     # drop(bytes);
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn read_opaque(&mut self) -> Result<Value> {
+        self.read_with(true).await
+    }
+
+    async fn read_with(&mut self, keep_serialized: bool) -> Result<Value> {
+        let frames = self
+            .read_frames()
+            .await?
+            .ok_or_else(|| Error::CommClosed("the peer closed the connection".into()))?;
+        self.registry
+            .loads(&frames, &read_options(&self.opts, keep_serialized))
+    }
+
+    /// Shuts the connection down.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncComm;
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// let comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// comm.close().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn close(mut self) {
+        let _ = timed(self.opts.timeout, "shutdown", self.stream.shutdown()).await;
+    }
+
+    /// The connection as a [`Framed`] stream of raw messages (a `Stream` of
+    /// `Result<Vec<Bytes>>` and a `Sink` of `Vec<Bytes>`), keeping what was
+    /// already read and the decoder's state: for protocols that are plain
+    /// message streams after the handshake.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncComm;
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// let comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// let framed = comm.into_framed();
+    /// // use futures' StreamExt::next / SinkExt::send on `framed`
+    /// # drop(framed);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn into_framed(self) -> Framed<TcpStream, DaskCodec> {
+        let mut parts = FramedParts::new::<Vec<Bytes>>(self.stream, self.codec);
+        parts.read_buf = self.read_buf;
+        Framed::from_parts(parts)
+    }
+}
+
+/// An async RPC client (Python's `rpc(addr)`): one comm, request → reply;
+/// the async counterpart of [`Rpc`](super::comm::Rpc).
+///
+/// Requests carry `"serializers": ["dask", "msgpack"]` so replies never
+/// contain pickled payloads from a Python server. A call dropped before it
+/// completes leaves its reply unread on the connection: drop the client
+/// then too (or [`close`](AsyncRpc::close) it).
+///
+/// # Examples
+///
+/// ```no_run
+/// use dask_serde::transport::async_comm::AsyncRpc;
+/// use dask_serde::transport::comm::CommOptions;
+/// use dask_serde::{Error, Value};
+///
+/// # async fn run() -> dask_serde::Result<()> {
+/// let mut rpc = AsyncRpc::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+/// match rpc.call("gather", vec![("keys", Value::List(vec![Value::from("x")]))]).await {
+///     Ok(reply) => println!("{reply:?}"),
+///     Err(Error::RemoteCall { exception, .. }) => println!("the scheduler raised {exception}"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct AsyncRpc {
+    comm: AsyncComm,
+}
+
+impl AsyncRpc {
+    /// Connects to a Dask server.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncComm::connect`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncRpc;
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// let rpc = AsyncRpc::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// # drop(rpc);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn connect(addr: &str, opts: &CommOptions) -> Result<AsyncRpc> {
+        Ok(AsyncRpc {
+            comm: AsyncComm::connect(addr, opts).await?,
+        })
+    }
+
+    /// An RPC client on an established comm.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::{AsyncComm, AsyncRpc};
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// let comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// let mut rpc = AsyncRpc::from_comm(comm);
+    /// rpc.call("identity", vec![]).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_comm(comm: AsyncComm) -> AsyncRpc {
+        AsyncRpc { comm }
+    }
+
+    /// Calls `op` with keyword arguments and returns the reply.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::RemoteCall`] when the handler raised (`uncaught-error`),
+    /// comm and decoding errors.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncRpc;
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// use dask_serde::Value;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// # let mut rpc = AsyncRpc::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// let echo = rpc.call("echo", vec![("data", Value::from(42))]).await?;
+    /// assert_eq!(echo, Value::from(42));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn call(&mut self, op: &str, args: Vec<(&str, Value)>) -> Result<Value> {
+        self.call_with(op, args, false).await
+    }
+
+    /// [`AsyncRpc::call`] keeping the reply's payloads opaque (see
+    /// [`AsyncComm::read_opaque`]): gather results straight into typed
+    /// values.
+    ///
+    /// # Errors
+    ///
+    /// As [`AsyncRpc::call`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncRpc;
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// use dask_serde::Value;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// # let mut rpc = AsyncRpc::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// let reply = rpc
+    ///     .call_opaque("gather", vec![("keys", Value::List(vec![Value::from("x")]))])
+    ///     .await?;
+    /// # drop(reply);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn call_opaque(&mut self, op: &str, args: Vec<(&str, Value)>) -> Result<Value> {
+        self.call_with(op, args, true).await
+    }
+
+    async fn call_with(
+        &mut self,
+        op: &str,
+        args: Vec<(&str, Value)>,
+        keep_serialized: bool,
+    ) -> Result<Value> {
+        let request = rpc_request(op, args);
+        self.comm.write(&request).await?;
+        rpc_reply(op, self.comm.read_with(keep_serialized).await?)
+    }
+
+    /// The underlying comm.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncRpc;
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// let mut rpc = AsyncRpc::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// println!("{:?}", rpc.comm().handshake());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn comm(&mut self) -> &mut AsyncComm {
+        &mut self.comm
+    }
+
+    /// Closes politely (`{"op": "close", "reply": false}`), then shuts the
+    /// connection down.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncRpc;
+    /// # use dask_serde::transport::comm::CommOptions;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// let rpc = AsyncRpc::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// rpc.close().await;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn close(mut self) {
+        let _ = self.comm.write(&close_request()).await;
+        self.comm.close().await;
+    }
+}
