@@ -25,6 +25,9 @@ cargo clippy --workspace --all-targets --all-features -- -D warnings
 step "cargo test"
 cargo test --workspace --all-features
 
+step "cargo bench --no-run (the benchmarks compile; they are run by scripts/bench.sh)"
+cargo bench --workspace --no-run
+
 step "cargo doc"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --all-features
 
