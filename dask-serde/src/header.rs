@@ -205,16 +205,22 @@ impl MsgExt for Header {
 
 /// Reads a non-negative integer that indexes or counts something.
 pub(crate) fn as_index(v: &MsgValue, path: &str) -> Result<usize> {
+    as_index_with(v, || path.to_owned())
+}
+
+/// [`as_index`] with the error path built only when there is an error
+/// (hot decode paths call this once per dimension or item).
+pub(crate) fn as_index_with(v: &MsgValue, path: impl FnOnce() -> String) -> Result<usize> {
     match v {
         MsgValue::Int(i) if *i >= 0 => {
-            usize::try_from(*i).map_err(|_| Error::header(path, format!("{i} is too large")))
+            usize::try_from(*i).map_err(|_| Error::header(path(), format!("{i} is too large")))
         }
         MsgValue::Int(i) => Err(Error::header(
-            path,
+            path(),
             format!("expected a non-negative integer, found {i}"),
         )),
         other => Err(Error::header(
-            path,
+            path(),
             format!("expected an integer, found {}", other.kind()),
         )),
     }

@@ -118,16 +118,8 @@ pub fn loads_typed<T: DeserializeOwned>(frames: &[Bytes], opts: &LoadsOptions) -
     let first = frames
         .first()
         .ok_or_else(|| Error::frames("a message needs at least frame 0"))?;
-    // reject hostile nesting before serde recurses
-    let m = crate::msgpack::MsgValue::decode(first, limits)?;
-    let d = crate::family::msgpack::msg_depth(&m);
-    if d > limits.max_nesting {
-        return Err(Error::Limit {
-            what: "nesting of a message",
-            limit: limits.max_nesting as u64,
-            got: d as u64,
-        });
-    }
+    // reject hostile nesting before serde recurses (a scan, no tree built)
+    crate::msgpack::scan_depth(first, limits.max_nesting)?;
     let state = DecodeState {
         frames: frames.to_vec(),
         opts: opts.clone(),

@@ -201,6 +201,102 @@ impl MsgValue {
 }
 
 #[inline(never)]
+/// The deepest container nesting of the msgpack value in `input`, found
+/// by skipping over it without building anything (no allocation beyond a
+/// small stack of counts). Errors on malformed input, and with
+/// [`Error::Limit`] as soon as the nesting passes `max`.
+pub(crate) fn scan_depth(input: &[u8], max: usize) -> Result<usize> {
+    let mut pos = 0usize;
+    let mut stack: Vec<u64> = Vec::new();
+    let mut deepest = 0usize;
+    let err = |pos: usize, m: &str| Error::Msgpack {
+        offset: pos,
+        message: m.to_owned(),
+    };
+    loop {
+        let at = pos;
+        let m = *input.get(pos).ok_or_else(|| err(pos, "truncated"))?;
+        pos += 1;
+        let mut be = |n: usize| -> Result<u64> {
+            let b = input.get(pos..pos + n).ok_or_else(|| err(pos, "truncated"))?;
+            pos += n;
+            Ok(b.iter().fold(0u64, |a, x| (a << 8) | u64::from(*x)))
+        };
+        // (bytes to skip, container items)
+        let (skip, items): (u64, Option<u64>) = match m {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => (0, None),
+            0x80..=0x8f => (0, Some(2 * u64::from(m & 0x0f))),
+            0x90..=0x9f => (0, Some(u64::from(m & 0x0f))),
+            0xa0..=0xbf => (u64::from(m & 0x1f), None),
+            0xc4 | 0xd9 => (be(1)?, None),
+            0xc5 | 0xda => (be(2)?, None),
+            0xc6 | 0xdb => (be(4)?, None),
+            0xca => (4, None),
+            0xcb => (8, None),
+            0xcc | 0xd0 => (1, None),
+            0xcd | 0xd1 => (2, None),
+            0xce | 0xd2 => (4, None),
+            0xcf | 0xd3 => (8, None),
+            0xdc => (0, Some(be(2)?)),
+            0xdd => (0, Some(be(4)?)),
+            0xde => (0, Some(2 * be(2)?)),
+            0xdf => (0, Some(2 * be(4)?)),
+            _ => return Err(err(at, "ext types and 0xc1 are refused")),
+        };
+        let end = (pos as u64)
+            .checked_add(skip)
+            .filter(|e| *e <= input.len() as u64);
+        pos = end.ok_or_else(|| err(pos, "truncated"))? as usize;
+        match items {
+            Some(n) if n > 0 => {
+                if n > (input.len() - pos) as u64 {
+                    return Err(err(at, "container longer than the input"));
+                }
+                stack.push(n);
+                deepest = deepest.max(stack.len());
+                if deepest > max {
+                    return Err(Error::Limit {
+                        what: "nesting of a msgpack value",
+                        limit: max as u64,
+                        got: deepest as u64,
+                    });
+                }
+                continue;
+            }
+            Some(_) => {
+                deepest = deepest.max(stack.len() + 1);
+                if deepest > max {
+                    return Err(Error::Limit {
+                        what: "nesting of a msgpack value",
+                        limit: max as u64,
+                        got: deepest as u64,
+                    });
+                }
+            }
+            None => {}
+        }
+        // one value done: count it against the open containers
+        loop {
+            match stack.last_mut() {
+                None => {
+                    return if pos == input.len() {
+                        Ok(deepest)
+                    } else {
+                        Err(err(pos, "trailing data"))
+                    };
+                }
+                Some(left) => {
+                    *left -= 1;
+                    if *left > 0 {
+                        break;
+                    }
+                    stack.pop();
+                }
+            }
+        }
+    }
+}
+
 fn check_pack_depth(depth: usize) -> Result<()> {
     // msgpack-python's packer refuses structures nested deeper than its
     // recursion limit (512 by default for the packer, 1024 for unpacking);
@@ -607,6 +703,38 @@ mod tests {
                 MsgValue::decode(&Bytes::copy_from_slice(b), &l).is_err(),
                 "{b:x?}"
             );
+        }
+    }
+
+    #[test]
+    fn scan_depth_agrees_with_decoding() {
+        let cases: Vec<Vec<u8>> = vec![
+            vec![0x01],
+            vec![0x91, 0x90],
+            vec![0x82, 0xa1, b'a', 0x91, 0x91, 0x01, 0x01, 0x80],
+            [vec![0x91u8; 50], vec![0xc0]].concat(),
+            vec![0xdc, 0x00, 0x02, 0xc4, 0x01, 0xff, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0],
+        ];
+        for c in cases {
+            let tree = MsgValue::decode(&Bytes::from(c.clone()), &Limits::default()).unwrap();
+            assert_eq!(
+                scan_depth(&c, 1024).unwrap(),
+                crate::family::msgpack::msg_depth(&tree),
+                "{c:x?}"
+            );
+        }
+        assert!(matches!(
+            scan_depth(&[vec![0x91u8; 10], vec![0x90]].concat(), 5),
+            Err(Error::Limit { .. })
+        ));
+        for bad in [
+            &[0x92u8, 0x01][..],
+            &[0xc1],
+            &[0xd4, 0, 0],
+            &[0x01, 0x02],
+            &[0xdd, 0xff, 0xff, 0xff, 0xff],
+        ] {
+            assert!(scan_depth(bad, 1024).is_err(), "{bad:x?}");
         }
     }
 

@@ -127,6 +127,23 @@ pub(crate) fn expect_dask_any<'h>(header: &'h Header, expected: &str) -> Result<
     Ok((class, header.req("sub-header", "header")?))
 }
 
+/// [`expect_dask`] for one built-in class: compares the `type-serialized`
+/// bytes with the cached reference pickle before parsing anything.
+pub(crate) fn expect_dask_class<'h>(
+    header: &'h Header,
+    class: &PyType,
+    expected: &str,
+) -> Result<&'h MsgValue> {
+    if header.serializer() == Some("dask") {
+        if let Some(MsgValue::Bin(ts)) = header.get("type-serialized") {
+            if ts[..] == crate::family::dask::cached_type_serialized(class)[..] {
+                return header.req("sub-header", "header");
+            }
+        }
+    }
+    expect_dask(header, std::slice::from_ref(class), expected).map(|(_, sub)| sub)
+}
+
 fn bytes_header(class: PyType) -> Header {
     dask_header(MsgValue::Map(vec![]), &class)
 }

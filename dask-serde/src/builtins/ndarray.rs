@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::header::{as_array, as_index, MsgExt};
+use crate::header::{as_array, as_index_with, MsgExt};
 use crate::msgpack::MsgValue;
 use crate::value::Value;
 
@@ -450,11 +450,10 @@ impl NdArray {
             ));
         }
         let dims = |key: &str| -> Result<Vec<usize>> {
-            let path = format!("sub-header.{key}");
-            as_array(sub.req(key, "sub-header")?, &path)?
+            as_array(sub.req(key, "sub-header")?, key)?
                 .iter()
                 .enumerate()
-                .map(|(i, v)| as_index(v, &format!("{path}[{i}]")))
+                .map(|(i, v)| as_index_with(v, || format!("sub-header.{key}[{i}]")))
                 .collect()
         };
         let mut shape = dims("shape")?;

@@ -13,7 +13,13 @@ use crate::header::Header;
 use crate::limits::Limits;
 use crate::msgpack::MsgValue;
 use crate::pytype::PyType;
-use crate::traits::{expect_dask, DaskDeserialize, DaskSerialize};
+use crate::traits::{expect_dask_class, DaskDeserialize, DaskSerialize};
+
+/// `numpy.ndarray`, built once.
+fn ndarray_class() -> &'static PyType {
+    static C: std::sync::OnceLock<PyType> = std::sync::OnceLock::new();
+    C.get_or_init(PyType::ndarray)
+}
 
 mod sealed {
     pub trait Sealed {}
@@ -155,14 +161,14 @@ fn vec_sub_header<T: Element>(n: usize) -> MsgValue {
 
 fn serialize_slice<'a, T: Element>(items: &'a [T], frames: &mut Vec<Frame<'a>>) -> Header {
     frames.push(Frame::Borrowed(T::as_bytes(items)));
-    dask_header(vec_sub_header::<T>(items.len()), &PyType::ndarray())
+    dask_header(vec_sub_header::<T>(items.len()), ndarray_class())
 }
 
 /// Decodes a numpy value of element type `T` (any layout, either byte
 /// order), validated.
 fn decode_nd<T: Element>(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<(NdArray, bool)> {
     limits.check_frames(frames.len())?;
-    let (_, sub) = expect_dask(header, &[PyType::ndarray()], "numpy.ndarray")?;
+    let sub = expect_dask_class(header, ndarray_class(), "numpy.ndarray")?;
     let nd = NdArray::dask_decode(sub, frames, limits)?;
     let swap = dtype_matches::<T>(nd.dtype().descr()).ok_or_else(|| {
         Error::mismatch(
@@ -415,7 +421,7 @@ impl DaskSerialize for NdArray {
     fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
         let (sub, frame) = self.dask_encode()?;
         frames.extend(frame);
-        Ok(dask_header(sub, &PyType::ndarray()))
+        Ok(dask_header(sub, ndarray_class()))
     }
 }
 
@@ -423,7 +429,7 @@ impl DaskDeserialize for NdArray {
     /// A view of the received frame (no copy).
     fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
         limits.check_frames(frames.len())?;
-        let (_, sub) = expect_dask(header, &[PyType::ndarray()], "numpy.ndarray")?;
+        let sub = expect_dask_class(header, ndarray_class(), "numpy.ndarray")?;
         NdArray::dask_decode(sub, frames, limits)
     }
 }

@@ -30,13 +30,22 @@ pub struct DaskFamily;
 pub fn dask_header(sub_header: MsgValue, class: &PyType) -> Header {
     Header::from_entries(vec![
         ("sub-header".into(), sub_header),
-        ("type".into(), MsgValue::Str(class.typename())),
+        ("type".into(), MsgValue::Str(typename(class))),
         (
             "type-serialized".into(),
             MsgValue::Bin(cached_type_serialized(class)),
         ),
         ("serializer".into(), "dask".into()),
     ])
+}
+
+/// `dask.utils.typename(cls)` without formatting for the built-in classes.
+fn typename(class: &PyType) -> String {
+    match (class.module(), class.qualname()) {
+        ("builtins", name) => name.to_owned(),
+        ("numpy", "ndarray") => "numpy.ndarray".to_owned(),
+        _ => class.typename(),
+    }
 }
 
 /// The `type-serialized` bytes of the built-in classes, computed once.
