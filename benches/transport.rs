@@ -33,7 +33,7 @@ use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput
 use dask_serde::message::typed::{dumps_typed, loads_typed, ToSerialize};
 use dask_serde::message::{DumpsOptions, LoadsOptions};
 use dask_serde::transport::comm::{get, Comm, CommOptions};
-use dask_serde::transport::framing::{read_message, write_message};
+use dask_serde::transport::framing::{read_message, read_message_pooled, write_message, BufferPool};
 use dask_serde::{Array, Context, DaskDeserialize, DaskSerialize, Header, Limits, Value};
 
 use common::*;
@@ -127,6 +127,34 @@ fn main() {
         },
     );
 
+    // dask-serde: the same with pooled receive buffers (like the baseline)
+    let a2 = Array::from_vec(data.clone());
+    pipeline(
+        &mut g,
+        "dask-serde (framing, pooled)",
+        move |mut s| {
+            Box::new(move || {
+                let ser = a2.dask_serialize().expect("serialize");
+                let header = ser.header.to_msgpack().expect("header");
+                let mut frames: Vec<&[u8]> = Vec::with_capacity(1 + ser.frames.len());
+                frames.push(&header);
+                frames.extend(ser.frames.iter().map(|f| f.as_slice()));
+                write_message(&mut s, &frames).expect("write");
+            })
+        },
+        move |mut s| {
+            let pool = BufferPool::new(4);
+            Box::new(move || {
+                let frames = read_message_pooled(&mut s, &limits, &pool)
+                    .expect("read")
+                    .expect("a message");
+                let header = Header::from_msgpack(&frames[0], &limits).expect("header");
+                let back = Array::<f64>::deserialize_from(&header, &frames[1..], &limits).expect("decode");
+                assert_eq!(back.len(), SIZE / 8);
+            })
+        },
+    );
+
     // dask-serde: typed message (dumps_typed / loads_typed)
     let msg = DataMsg {
         op: "data".into(),
@@ -172,6 +200,7 @@ fn main() {
         },
         move |s| {
             let mut comm = Comm::from_stream(s, &CommOptions::default()).expect("handshake");
+            comm.set_buffer_pool(BufferPool::new(4));
             Box::new(move || {
                 let msg = comm.read().expect("read");
                 match get(&msg, "data") {

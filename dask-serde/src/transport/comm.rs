@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::framing::{io_error, read_message, write_message};
+use super::framing::{io_error, read_message, read_message_pooled, write_message, BufferPool};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
@@ -91,6 +91,7 @@ pub struct Comm {
     local: String,
     peer: String,
     registry: Arc<Registry>,
+    pool: Option<BufferPool>,
 }
 
 /// Strips `tcp://` from a Dask address.
@@ -253,6 +254,7 @@ impl Comm {
             local,
             peer,
             registry: Registry::global(),
+            pool: None,
         };
         let frames = handshake_frames(&comm.registry, opts)?;
         write_message(&mut comm.stream, &frames)?;
@@ -302,7 +304,17 @@ impl Comm {
     ///
     /// Invalid framing, limits, a connection closed mid-message.
     pub fn read_frames(&mut self) -> Result<Option<Vec<Bytes>>> {
-        read_message(&mut self.stream, &self.opts.limits)
+        match &self.pool {
+            Some(pool) => read_message_pooled(&mut self.stream, &self.opts.limits, pool),
+            None => read_message(&mut self.stream, &self.opts.limits),
+        }
+    }
+
+    /// Reads large frames into buffers of `pool` from now on (see
+    /// [`BufferPool`]): a steady stream of large messages then reuses
+    /// mapped memory instead of allocating per frame.
+    pub fn set_buffer_pool(&mut self, pool: BufferPool) {
+        self.pool = Some(pool);
     }
 
     /// Reads and decodes one message.

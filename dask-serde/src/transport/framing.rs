@@ -3,6 +3,7 @@
 //! frames.
 
 use std::io::{IoSlice, Read, Write};
+use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 
@@ -163,6 +164,104 @@ pub(crate) fn parse_prelude(first: usize, head: &[u8], limits: &Limits) -> Resul
     Ok(Prelude { first, lens })
 }
 
+/// A pool of receive buffers for large frames.
+///
+/// A frame read through a pool lives in a buffer taken from the pool; when
+/// the last [`Bytes`] referring to it is dropped the buffer goes back, so a
+/// stream of large messages reuses memory that is already mapped instead of
+/// mapping, zero-filling and unmapping a fresh buffer per frame (which costs
+/// more than the socket copy itself). Clones share the pool.
+///
+/// # Examples
+///
+/// ```
+/// use dask_serde::transport::framing::{read_message_pooled, write_message, BufferPool};
+/// use dask_serde::Limits;
+///
+/// let pool = BufferPool::new(4);
+/// let big = vec![1u8; 1 << 20];
+/// let mut wire = Vec::new();
+/// write_message(&mut wire, &[&b"header"[..], &big])?;
+/// let frames = read_message_pooled(&mut &wire[..], &Limits::default(), &pool)?.unwrap();
+/// assert_eq!(frames[1].len(), 1 << 20);
+/// drop(frames);
+/// assert_eq!(pool.len(), 1); // the large buffer came back
+/// # Ok::<(), dask_serde::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct BufferPool {
+    buffers: Arc<Mutex<Vec<Vec<u8>>>>,
+    max_buffers: usize,
+}
+
+impl BufferPool {
+    /// Frames smaller than this are not worth pooling.
+    pub const MIN_POOLED: usize = 1 << 16;
+
+    /// A pool keeping at most `max_buffers` idle buffers.
+    pub fn new(max_buffers: usize) -> Self {
+        BufferPool {
+            buffers: Arc::new(Mutex::new(Vec::new())),
+            max_buffers,
+        }
+    }
+
+    /// Idle buffers in the pool.
+    pub fn len(&self) -> usize {
+        self.buffers.lock().map(|b| b.len()).unwrap_or(0)
+    }
+
+    /// `true` when no buffer is idle.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// An empty buffer with room for `n` bytes: the smallest idle one that
+    /// fits, else a new one.
+    fn take(&self, n: usize) -> Vec<u8> {
+        if let Ok(mut idle) = self.buffers.lock() {
+            let best = idle
+                .iter()
+                .enumerate()
+                .filter(|(_, b)| b.capacity() >= n)
+                .min_by_key(|(_, b)| b.capacity())
+                .map(|(i, _)| i);
+            if let Some(i) = best {
+                let mut b = idle.swap_remove(i);
+                b.clear();
+                return b;
+            }
+        }
+        Vec::with_capacity(n)
+    }
+
+    fn give(&self, buf: Vec<u8>) {
+        if let Ok(mut idle) = self.buffers.lock() {
+            if idle.len() < self.max_buffers {
+                idle.push(buf);
+            }
+        }
+    }
+}
+
+/// A pooled buffer owned by a `Bytes`; returns to its pool when dropped.
+struct Pooled {
+    buf: Vec<u8>,
+    pool: BufferPool,
+}
+
+impl AsRef<[u8]> for Pooled {
+    fn as_ref(&self) -> &[u8] {
+        &self.buf
+    }
+}
+
+impl Drop for Pooled {
+    fn drop(&mut self) {
+        self.pool.give(std::mem::take(&mut self.buf));
+    }
+}
+
 /// Reads exactly `n` bytes into a new, exactly sized buffer. The buffer is
 /// filled straight from the socket (`read_to_end` on a `take` reader reads
 /// into the reserved capacity without zeroing it first), so a large frame
@@ -192,6 +291,51 @@ fn read_exact_into<R: Read>(r: &mut R, n: usize, what: &str) -> Result<Vec<u8>> 
 ///
 /// Invalid framing, limits exceeded, or a connection closed mid-message.
 pub fn read_message<R: Read>(r: &mut R, limits: &Limits) -> Result<Option<Vec<Bytes>>> {
+    read_message_with(r, limits, None)
+}
+
+/// [`read_message`] reading large frames into buffers of `pool`.
+///
+/// # Errors
+///
+/// As [`read_message`].
+pub fn read_message_pooled<R: Read>(
+    r: &mut R,
+    limits: &Limits,
+    pool: &BufferPool,
+) -> Result<Option<Vec<Bytes>>> {
+    read_message_with(r, limits, Some(pool))
+}
+
+fn read_frame<R: Read>(r: &mut R, len: usize, pool: Option<&BufferPool>) -> Result<Bytes> {
+    match pool {
+        Some(pool) if len >= BufferPool::MIN_POOLED => {
+            let mut buf = pool.take(len);
+            let got = r
+                .by_ref()
+                .take(len as u64)
+                .read_to_end(&mut buf)
+                .map_err(|e| io_error("read a frame", e))?;
+            if got != len {
+                pool.give(buf);
+                return Err(Error::CommClosed(format!(
+                    "read a frame: the peer closed after {got} of {len} bytes"
+                )));
+            }
+            Ok(Bytes::from_owner(Pooled {
+                buf,
+                pool: pool.clone(),
+            }))
+        }
+        _ => Ok(Bytes::from(read_exact_into(r, len, "read a frame")?)),
+    }
+}
+
+fn read_message_with<R: Read>(
+    r: &mut R,
+    limits: &Limits,
+    pool: Option<&BufferPool>,
+) -> Result<Option<Vec<Bytes>>> {
     let mut f = [0u8; 8];
     let mut got = 0;
     while got < 8 {
@@ -246,7 +390,7 @@ pub fn read_message<R: Read>(r: &mut R, limits: &Limits) -> Result<Option<Vec<By
         i += 1;
     }
     for len in &p.lens[i..] {
-        frames.push(Bytes::from(read_exact_into(r, *len, "read a frame")?));
+        frames.push(read_frame(r, *len, pool)?);
     }
     Ok(Some(frames))
 }
