@@ -328,6 +328,46 @@ impl Encoder<'_> {
         })
     }
 
+    /// Writes frame 0 straight into `out` (no intermediate tree for the
+    /// common containers and scalars; special leaves go through
+    /// [`Encoder::encode_leaf`]).
+    fn encode_to(&mut self, v: &Value, out: &mut Vec<u8>, depth: usize) -> std::result::Result<(), EncErr> {
+        use crate::msgpack::{
+            write_array_len, write_bin, write_bool, write_f64, write_int, write_map_len, write_nil, write_str,
+        };
+        if depth > 511 {
+            return Err(EncErr::Fatal(Error::Encode(
+                "message nested more than 511 levels deep".into(),
+            )));
+        }
+        match v {
+            Value::List(items) | Value::Tuple(items) => {
+                write_array_len(out, items.len())?;
+                for i in items {
+                    self.encode_to(i, out, depth + 1)?;
+                }
+            }
+            Value::Dict(entries) => {
+                write_map_len(out, entries.len())?;
+                for (k, val) in entries {
+                    self.encode_to(k, out, depth + 1)?;
+                    self.encode_to(val, out, depth + 1)?;
+                }
+            }
+            Value::None => write_nil(out),
+            Value::Bool(b) => write_bool(out, *b),
+            Value::Int(i) if (INT_MIN..=INT_MAX).contains(i) => write_int(out, *i)?,
+            Value::Float(f) => write_f64(out, *f),
+            Value::Str(s) => write_str(out, s)?,
+            Value::Bytes(b) | Value::ByteArray(b) if b.len() as u64 <= u32::MAX as u64 => write_bin(out, b)?,
+            other => {
+                let m = self.encode_leaf(other, depth)?;
+                m.write(out)?;
+            }
+        }
+        Ok(())
+    }
+
     #[inline(never)]
     fn encode_leaf(&mut self, v: &Value, depth: usize) -> std::result::Result<MsgValue, EncErr> {
         Ok(match v {
@@ -452,16 +492,18 @@ impl Registry {
             frames: vec![Bytes::new()],
             safe: false,
         };
-        let frame0 = match enc.encode(msg, 0) {
-            Ok(m) => m,
+        let mut out = Vec::with_capacity(256);
+        match enc.encode_to(msg, &mut out, 0) {
+            Ok(()) => {}
             Err(EncErr::Fatal(e)) => return Err(e),
             Err(EncErr::Unencodable) => {
                 // Dask re-encodes frame 0 from scratch, wrapping what msgpack
                 // cannot carry in ToPickle; frames appended by the first
                 // attempt stay in the output, unreferenced
                 enc.safe = true;
-                match enc.encode(msg, 0) {
-                    Ok(m) => m,
+                out.clear();
+                match enc.encode_to(msg, &mut out, 0) {
+                    Ok(()) => {}
                     Err(EncErr::Fatal(e)) => return Err(e),
                     Err(EncErr::Unencodable) => {
                         return Err(Error::Encode(
@@ -470,9 +512,7 @@ impl Registry {
                     }
                 }
             }
-        };
-        let mut out = Vec::with_capacity(1);
-        frame0.write(&mut out)?;
+        }
         enc.frames[0] = Bytes::from(out);
         Ok(enc.frames)
     }
