@@ -84,6 +84,23 @@ where
     sender.join().expect("sender thread");
 }
 
+/// Sends an array at the serialize level (header + frames) over Dask's framing.
+fn send_array(s: &mut TcpStream, a: &Array<f64>) {
+    let ser = a.dask_serialize().expect("serialize");
+    let header = ser.header.to_msgpack().expect("header");
+    let mut frames: Vec<&[u8]> = Vec::with_capacity(1 + ser.frames.len());
+    frames.push(&header);
+    frames.extend(ser.frames.iter().map(|f| f.as_slice()));
+    write_message(s, &frames).expect("write");
+}
+
+/// Decodes a received array zero-copy and checks its length.
+fn check_array(frames: &[dask_serde::bytes::Bytes], limits: &Limits) {
+    let header = Header::from_msgpack(&frames[0], limits).expect("header");
+    let back = Array::<f64>::deserialize_from(&header, &frames[1..], limits).expect("decode");
+    assert_eq!(back.len(), SIZE / 8);
+}
+
 fn no_compression() -> Context {
     Context::new().with("compression", Value::None)
 }
@@ -109,20 +126,13 @@ fn main() {
         "dask-serde (framing)",
         move |mut s| {
             Box::new(move || {
-                let ser = a.dask_serialize().expect("serialize");
-                let header = ser.header.to_msgpack().expect("header");
-                let mut frames: Vec<&[u8]> = Vec::with_capacity(1 + ser.frames.len());
-                frames.push(&header);
-                frames.extend(ser.frames.iter().map(|f| f.as_slice()));
-                write_message(&mut s, &frames).expect("write");
+                send_array(&mut s, &a);
             })
         },
         move |mut s| {
             Box::new(move || {
                 let frames = read_message(&mut s, &limits).expect("read").expect("a message");
-                let header = Header::from_msgpack(&frames[0], &limits).expect("header");
-                let back = Array::<f64>::deserialize_from(&header, &frames[1..], &limits).expect("decode");
-                assert_eq!(back.len(), SIZE / 8);
+                check_array(&frames, &limits);
             })
         },
     );
@@ -134,12 +144,7 @@ fn main() {
         "dask-serde (framing, pooled)",
         move |mut s| {
             Box::new(move || {
-                let ser = a2.dask_serialize().expect("serialize");
-                let header = ser.header.to_msgpack().expect("header");
-                let mut frames: Vec<&[u8]> = Vec::with_capacity(1 + ser.frames.len());
-                frames.push(&header);
-                frames.extend(ser.frames.iter().map(|f| f.as_slice()));
-                write_message(&mut s, &frames).expect("write");
+                send_array(&mut s, &a2);
             })
         },
         move |mut s| {
@@ -148,9 +153,7 @@ fn main() {
                 let frames = read_message_pooled(&mut s, &limits, &pool)
                     .expect("read")
                     .expect("a message");
-                let header = Header::from_msgpack(&frames[0], &limits).expect("header");
-                let back = Array::<f64>::deserialize_from(&header, &frames[1..], &limits).expect("decode");
-                assert_eq!(back.len(), SIZE / 8);
+                check_array(&frames, &limits);
             })
         },
     );

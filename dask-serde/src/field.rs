@@ -818,8 +818,8 @@ macro_rules! simple_field {
 simple_field!(bool, i8, i16, i32, i64, isize, u8, u16, u32, u64, usize, f32, f64, String);
 
 macro_rules! simple_elem_impl {
-    ($($t:ty),*) => {$(
-        impl SerializeElem for $t {
+    ($([$($sg:tt)*] [$($dg:tt)*] $t:ty),* $(,)?) => {$(
+        impl<$($sg)*> SerializeElem for $t {
             fn serialize_vec<'a>(items: &'a [Self], name: &str, w: &mut FieldWriter<'a, '_>) -> Result<()> {
                 simple_elem::serialize_vec(items, name, w)
             }
@@ -827,7 +827,7 @@ macro_rules! simple_elem_impl {
                 simple_elem::serialize_map(entries, name, w)
             }
         }
-        impl DeserializeElem for $t {
+        impl<$($dg)*> DeserializeElem for $t {
             fn deserialize_vec(value: FieldValue<'_>) -> Result<Vec<Self>> {
                 simple_elem::deserialize_vec(value)
             }
@@ -837,7 +837,13 @@ macro_rules! simple_elem_impl {
         }
     )*};
 }
-simple_elem_impl!(String);
+simple_elem_impl!(
+    [] [] String,
+    // nested lists of header values stay in the header
+    [T: MsgpackListItem] [T: MsgpackListItem + FromMsgpack] Vec<T>,
+    // lists and dicts of optional header values stay in the header
+    [T: ToMsgpack] [T: FromMsgpack] Option<T>,
+);
 
 /// Numeric vectors are numpy arrays (frames); maps of numbers are simple.
 macro_rules! numeric_elem_impl {
@@ -960,50 +966,6 @@ impl<T: SerializeElem> SerializeField for Vec<T> {
 impl<T: DeserializeElem> DeserializeField for Vec<T> {
     fn deserialize_field(value: FieldValue<'_>) -> Result<Self> {
         T::deserialize_vec(value)
-    }
-}
-
-/// Nested lists of header values stay in the header.
-impl<T: MsgpackListItem> SerializeElem for Vec<T> {
-    fn serialize_vec<'a>(items: &'a [Self], name: &str, w: &mut FieldWriter<'a, '_>) -> Result<()> {
-        simple_elem::serialize_vec(items, name, w)
-    }
-    fn serialize_map<'a>(
-        entries: Vec<(&'a str, &'a Self)>,
-        name: &str,
-        w: &mut FieldWriter<'a, '_>,
-    ) -> Result<()> {
-        simple_elem::serialize_map(entries, name, w)
-    }
-}
-impl<T: MsgpackListItem + FromMsgpack> DeserializeElem for Vec<T> {
-    fn deserialize_vec(value: FieldValue<'_>) -> Result<Vec<Self>> {
-        simple_elem::deserialize_vec(value)
-    }
-    fn deserialize_map(value: FieldValue<'_>) -> Result<Vec<(String, Self)>> {
-        simple_elem::deserialize_map(value)
-    }
-}
-
-/// Lists and dicts of optional header values stay in the header.
-impl<T: ToMsgpack> SerializeElem for Option<T> {
-    fn serialize_vec<'a>(items: &'a [Self], name: &str, w: &mut FieldWriter<'a, '_>) -> Result<()> {
-        simple_elem::serialize_vec(items, name, w)
-    }
-    fn serialize_map<'a>(
-        entries: Vec<(&'a str, &'a Self)>,
-        name: &str,
-        w: &mut FieldWriter<'a, '_>,
-    ) -> Result<()> {
-        simple_elem::serialize_map(entries, name, w)
-    }
-}
-impl<T: FromMsgpack> DeserializeElem for Option<T> {
-    fn deserialize_vec(value: FieldValue<'_>) -> Result<Vec<Self>> {
-        simple_elem::deserialize_vec(value)
-    }
-    fn deserialize_map(value: FieldValue<'_>) -> Result<Vec<(String, Self)>> {
-        simple_elem::deserialize_map(value)
     }
 }
 
