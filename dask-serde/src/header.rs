@@ -1,5 +1,7 @@
 //! The header: an insertion-ordered msgpack map.
 
+use std::sync::OnceLock;
+
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
@@ -25,9 +27,56 @@ use crate::msgpack::MsgValue;
 /// assert_eq!(bytes[0], 0x81); // a one-entry map
 /// # Ok::<(), dask_serde::Error>(())
 /// ```
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Default)]
 pub struct Header {
-    entries: Vec<(MsgValue, MsgValue)>,
+    repr: Repr,
+}
+
+type Entry = (MsgValue, MsgValue);
+
+/// A header is a tree of entries, or its msgpack encoding with the tree
+/// built on first use. Collections of typed values are written straight to
+/// msgpack (one buffer instead of a tree per item) and read back in place
+/// by typed decoders (see [`crate::raw`]).
+#[derive(Clone)]
+enum Repr {
+    Tree(Vec<Entry>),
+    Encoded {
+        /// One msgpack map, known to be well-formed.
+        bytes: Bytes,
+        /// The bytes are exactly what encoding the tree would write (made
+        /// by this crate's writers), so they can be sent as they are.
+        canonical: bool,
+        tree: OnceLock<Vec<Entry>>,
+    },
+}
+
+impl Default for Repr {
+    fn default() -> Self {
+        Repr::Tree(Vec::new())
+    }
+}
+
+impl PartialEq for Header {
+    fn eq(&self, other: &Self) -> bool {
+        self.entries() == other.entries()
+    }
+}
+
+impl std::fmt::Debug for Header {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Header").field("entries", &self.entries()).finish()
+    }
+}
+
+/// Decodes bytes that were checked when the header was made.
+fn decode_checked(bytes: &Bytes) -> Vec<Entry> {
+    match MsgValue::decode(bytes, &Limits::unbounded()) {
+        Ok(MsgValue::Map(entries)) => entries,
+        // unreachable: `Repr::Encoded` only holds maps that decoded (or
+        // that this crate's writers produced)
+        _ => Vec::new(),
+    }
 }
 
 impl Header {
@@ -38,32 +87,74 @@ impl Header {
 
     /// A header from entries in order.
     pub fn from_entries(entries: Vec<(MsgValue, MsgValue)>) -> Self {
-        Header { entries }
+        Header {
+            repr: Repr::Tree(entries),
+        }
+    }
+
+    /// A header from msgpack this crate wrote (a well-formed map in the
+    /// canonical encoding of its entries).
+    pub(crate) fn from_canonical(bytes: Bytes) -> Self {
+        Header {
+            repr: Repr::Encoded {
+                bytes,
+                canonical: true,
+                tree: OnceLock::new(),
+            },
+        }
+    }
+
+    /// The encoded map, when the header has one (built by a typed writer or
+    /// received as msgpack): typed decoders read it in place.
+    pub(crate) fn encoded(&self) -> Option<&[u8]> {
+        match &self.repr {
+            Repr::Encoded { bytes, .. } => Some(bytes),
+            Repr::Tree(_) => None,
+        }
     }
 
     /// The entries in order.
     pub fn entries(&self) -> &[(MsgValue, MsgValue)] {
-        &self.entries
+        match &self.repr {
+            Repr::Tree(entries) => entries,
+            Repr::Encoded { bytes, tree, .. } => tree.get_or_init(|| decode_checked(bytes)),
+        }
+    }
+
+    /// The entries as a tree that may be changed (the encoded form, if any,
+    /// is dropped).
+    fn entries_mut(&mut self) -> &mut Vec<Entry> {
+        if let Repr::Encoded { bytes, tree, .. } = &mut self.repr {
+            let entries = tree.take().unwrap_or_else(|| decode_checked(bytes));
+            self.repr = Repr::Tree(entries);
+        }
+        match &mut self.repr {
+            Repr::Tree(entries) => entries,
+            Repr::Encoded { .. } => unreachable!("converted to a tree above"),
+        }
     }
 
     /// Consumes the header, returning its entries.
     pub fn into_entries(self) -> Vec<(MsgValue, MsgValue)> {
-        self.entries
+        match self.repr {
+            Repr::Tree(entries) => entries,
+            Repr::Encoded { bytes, tree, .. } => tree.into_inner().unwrap_or_else(|| decode_checked(&bytes)),
+        }
     }
 
     /// Number of entries.
     pub fn len(&self) -> usize {
-        self.entries.len()
+        self.entries().len()
     }
 
     /// `true` when the header has no entries.
     pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.entries().is_empty()
     }
 
     /// The value of a string key.
     pub fn get(&self, key: &str) -> Option<&MsgValue> {
-        self.entries
+        self.entries()
             .iter()
             .find(|(k, _)| k.as_str() == Some(key))
             .map(|(_, v)| v)
@@ -78,16 +169,18 @@ impl Header {
     /// position and a new key is appended at the end.
     pub fn insert(&mut self, key: &str, value: impl Into<MsgValue>) {
         let value = value.into();
-        match self.entries.iter_mut().find(|(k, _)| k.as_str() == Some(key)) {
+        let entries = self.entries_mut();
+        match entries.iter_mut().find(|(k, _)| k.as_str() == Some(key)) {
             Some((_, v)) => *v = value,
-            None => self.entries.push((MsgValue::Str(key.to_owned()), value)),
+            None => entries.push((MsgValue::Str(key.to_owned()), value)),
         }
     }
 
     /// Removes a string key, returning its value.
     pub fn remove(&mut self, key: &str) -> Option<MsgValue> {
-        let i = self.entries.iter().position(|(k, _)| k.as_str() == Some(key))?;
-        Some(self.entries.remove(i).1)
+        let entries = self.entries_mut();
+        let i = entries.iter().position(|(k, _)| k.as_str() == Some(key))?;
+        Some(entries.remove(i).1)
     }
 
     /// The `serializer` key (the family name), if present and a string.
@@ -133,7 +226,7 @@ impl Header {
 
     /// Converts the header into a msgpack map value.
     pub fn into_value(self) -> MsgValue {
-        MsgValue::Map(self.entries)
+        MsgValue::Map(self.into_entries())
     }
 
     /// A header from a msgpack value, which must be a map.
@@ -143,7 +236,7 @@ impl Header {
     /// The value is not a map.
     pub fn from_value(v: MsgValue) -> Result<Self> {
         match v {
-            MsgValue::Map(entries) => Ok(Header { entries }),
+            MsgValue::Map(entries) => Ok(Header::from_entries(entries)),
             other => Err(Error::header(
                 "<root>",
                 format!("expected a map, found {}", other.kind()),
@@ -158,23 +251,57 @@ impl Header {
     ///
     /// A value msgpack cannot carry (see [`MsgValue::encode`]).
     pub fn to_msgpack(&self) -> Result<Vec<u8>> {
-        let mut out = Vec::with_capacity(64);
-        crate::msgpack::write_map_len(&mut out, self.entries.len())?;
-        for (k, v) in &self.entries {
-            k.write(&mut out)?;
-            v.write(&mut out)?;
-        }
+        let mut out = Vec::new();
+        self.write_msgpack(&mut out)?;
         Ok(out)
     }
 
+    /// Appends the header's msgpack encoding to `out` (what
+    /// [`Header::to_msgpack`] returns).
+    ///
+    /// # Errors
+    ///
+    /// A value msgpack cannot carry (see [`MsgValue::encode`]).
+    pub fn write_msgpack(&self, out: &mut Vec<u8>) -> Result<()> {
+        if let Repr::Encoded {
+            bytes,
+            canonical: true,
+            ..
+        } = &self.repr
+        {
+            out.extend_from_slice(bytes);
+            return Ok(());
+        }
+        let entries = self.entries();
+        out.reserve(64);
+        crate::msgpack::write_map_len(out, entries.len())?;
+        for (k, v) in entries {
+            k.write(out)?;
+            v.write(out)?;
+        }
+        Ok(())
+    }
+
     /// Decodes a msgpack header (Dask's decoding options). `bin` values
-    /// share `bytes`' memory.
+    /// share `bytes`' memory, and typed decoders read the bytes in place.
     ///
     /// # Errors
     ///
     /// Malformed msgpack, or a value that is not a map.
     pub fn from_msgpack(bytes: &Bytes, limits: &Limits) -> Result<Self> {
-        Header::from_value(MsgValue::decode(bytes, limits)?)
+        match MsgValue::decode(bytes, limits)? {
+            MsgValue::Map(entries) => Ok(Header {
+                repr: Repr::Encoded {
+                    bytes: bytes.clone(),
+                    canonical: false,
+                    tree: OnceLock::from(entries),
+                },
+            }),
+            other => Err(Error::header(
+                "<root>",
+                format!("expected a map, found {}", other.kind()),
+            )),
+        }
     }
 }
 

@@ -173,6 +173,7 @@ pub mod msgpack;
 mod options;
 mod pickle;
 mod pytype;
+mod raw;
 mod registry;
 mod serialized;
 pub mod split;

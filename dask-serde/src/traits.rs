@@ -13,6 +13,7 @@ use crate::header::{as_array, as_index, as_str, Header, MsgExt};
 use crate::limits::Limits;
 use crate::msgpack::MsgValue;
 use crate::pytype::PyType;
+use crate::raw::RawCursor;
 use crate::serialized::Serialized;
 
 /// A Rust type with a `dask`-family (or collection) encoding.
@@ -46,6 +47,20 @@ pub trait DaskSerialize {
     /// A value that cannot be encoded.
     fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header>;
 
+    /// Like [`DaskSerialize::serialize_into`], but appends the header's
+    /// msgpack encoding to `out` instead of returning it. Collections call
+    /// this for every item; types that know their header's bytes (typed
+    /// arrays, bytes) write them without building a tree. Not meant to be
+    /// implemented outside this crate: the default is always correct.
+    ///
+    /// # Errors
+    ///
+    /// A value that cannot be encoded.
+    #[doc(hidden)]
+    fn __serialize_raw<'a>(&'a self, frames: &mut Vec<Frame<'a>>, out: &mut Vec<u8>) -> Result<()> {
+        self.serialize_into(frames)?.write_msgpack(out)
+    }
+
     /// Serializes into a header and frames, as Python's
     /// `serialize(x, serializers=["dask"])` would.
     ///
@@ -72,6 +87,17 @@ pub trait DaskDeserialize: Sized {
     /// The header is not of this type, or is malformed.
     fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self>;
 
+    /// The allocation-free path of collections: decodes a value that
+    /// travels as exactly one frame from its encoded header at `cur`,
+    /// leaving `cur` after it. `None` when the fast path does not apply;
+    /// the collection then decodes its header as a tree, which reports any
+    /// error precisely. Not meant to be implemented outside this crate.
+    #[doc(hidden)]
+    fn __deserialize_one_frame(cur: &mut RawCursor<'_>, frame: &Bytes, limits: &Limits) -> Option<Self> {
+        let _ = (cur, frame, limits);
+        None
+    }
+
     /// Decodes with default [`Limits`].
     ///
     /// # Errors
@@ -85,6 +111,9 @@ pub trait DaskDeserialize: Sized {
 impl<T: DaskSerialize + ?Sized> DaskSerialize for &T {
     fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
         (**self).serialize_into(frames)
+    }
+    fn __serialize_raw<'a>(&'a self, frames: &mut Vec<Frame<'a>>, out: &mut Vec<u8>) -> Result<()> {
+        (**self).__serialize_raw(frames, out)
     }
 }
 
@@ -262,20 +291,124 @@ fn collection_header(kind: &str, subs: Vec<MsgValue>, lengths: Vec<MsgValue>) ->
     ])
 }
 
+/// Writes a list/tuple/set collection header straight to msgpack, item by
+/// item (spec §6): one buffer for the whole collection instead of a tree
+/// per item. The bytes are those of [`collection_header`]'s tree.
+pub(crate) struct SeqWriter {
+    out: Vec<u8>,
+    lengths: Vec<u8>,
+    expected: usize,
+    written: usize,
+}
+
+impl SeqWriter {
+    /// A writer for `n` items.
+    pub(crate) fn new(n: usize) -> Result<Self> {
+        let mut out = Vec::with_capacity(n.saturating_mul(128).min(1 << 24) + 32);
+        out.extend_from_slice(b"\x84\xabsub-headers");
+        crate::msgpack::write_array_len(&mut out, n)?;
+        Ok(SeqWriter {
+            out,
+            lengths: Vec::with_capacity(n),
+            expected: n,
+            written: 0,
+        })
+    }
+
+    /// Serializes one item: its header into the buffer, its frames onto
+    /// `frames`.
+    pub(crate) fn item<'a, T: DaskSerialize + ?Sized>(
+        &mut self,
+        item: &'a T,
+        frames: &mut Vec<Frame<'a>>,
+    ) -> Result<()> {
+        let before = frames.len();
+        item.__serialize_raw(frames, &mut self.out)?;
+        crate::msgpack::write_int(&mut self.lengths, (frames.len() - before) as i128)?;
+        self.written += 1;
+        Ok(())
+    }
+
+    /// The collection header of `kind` (`list`, `tuple` or `set`).
+    pub(crate) fn finish(mut self, kind: &str) -> Result<Header> {
+        if self.written != self.expected {
+            return Err(Error::Encode(format!(
+                "a collection announced {} items but yielded {}",
+                self.expected, self.written
+            )));
+        }
+        self.out.extend_from_slice(b"\xadis-collection\xc3\xadframe-lengths");
+        crate::msgpack::write_array_len(&mut self.out, self.expected)?;
+        self.out.extend_from_slice(&self.lengths);
+        self.out.extend_from_slice(b"\xaftype-serialized");
+        crate::msgpack::write_str(&mut self.out, kind)?;
+        Ok(Header::from_canonical(Bytes::from(self.out)))
+    }
+}
+
 pub(crate) fn serialize_seq<'a, T: DaskSerialize + 'a>(
     kind: &str,
-    items: impl Iterator<Item = &'a T>,
+    items: impl ExactSizeIterator<Item = &'a T>,
     frames: &mut Vec<Frame<'a>>,
 ) -> Result<Header> {
-    let mut subs = Vec::new();
-    let mut lengths = Vec::new();
+    let mut w = SeqWriter::new(items.len())?;
     for item in items {
-        let before = frames.len();
-        let h = item.serialize_into(frames)?;
-        subs.push(h.into_value());
-        lengths.push(MsgValue::from(frames.len() - before));
+        w.item(item, frames)?;
     }
-    Ok(collection_header(kind, subs, lengths))
+    w.finish(kind)
+}
+
+/// The fast path of list/tuple/set decoding: a header encoded as msgpack
+/// whose items each travel as one frame, decoded in one pass over the
+/// bytes with no tree and no per-item allocation by the collection. `None`
+/// whenever anything differs from that shape; the caller then takes the
+/// tree path (which reports errors).
+fn seq_one_frame<'h, T: DaskDeserialize>(
+    header: &'h Header,
+    frames: &[Bytes],
+    limits: &Limits,
+) -> Option<(&'h str, Vec<T>)> {
+    let bytes = header.encoded()?;
+    limits.check_frames(frames.len()).ok()?;
+    let inner = limits.descend().ok()?;
+    let mut c = RawCursor::new(bytes);
+    let entries = c.map_len()?;
+    if c.str_bytes()? != b"sub-headers" {
+        return None;
+    }
+    let n = c.array_len()?;
+    if n != frames.len() {
+        return None;
+    }
+    let mut items = Vec::with_capacity(n);
+    for f in frames {
+        items.push(T::__deserialize_one_frame(&mut c, f, &inner)?);
+    }
+    let (mut collection, mut lengths, mut kind) = (false, false, None);
+    for _ in 1..entries {
+        match c.str_bytes()? {
+            b"is-collection" if !collection => {
+                collection = true;
+                c.skip_value()?;
+            }
+            b"frame-lengths" if !lengths => {
+                if c.array_len()? != n {
+                    return None;
+                }
+                for _ in 0..n {
+                    if c.int()? != 1 {
+                        return None;
+                    }
+                }
+                lengths = true;
+            }
+            b"type-serialized" if kind.is_none() => kind = Some(c.str()?),
+            b"sub-headers" | b"is-collection" | b"frame-lengths" | b"type-serialized" => return None,
+            _ => c.skip_value()?,
+        }
+    }
+    let kind = kind.filter(|k| matches!(*k, "list" | "tuple" | "set" | "dict"))?;
+    (collection && lengths).then_some((kind, items))
 }
 
 /// One collection item: its header and its frames.
@@ -357,6 +490,10 @@ impl<T: DaskSerialize> DaskSerialize for Vec<T> {
 
 impl<T: DaskDeserialize> DaskDeserialize for Vec<T> {
     fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+        if let Some((kind, items)) = seq_one_frame(header, frames, limits) {
+            expect_kind(kind, SEQ_KINDS, "a list")?;
+            return Ok(items);
+        }
         let (kind, items) = collection_items(header, frames, limits)?;
         expect_kind(kind, SEQ_KINDS, "a list")?;
         items
@@ -374,6 +511,10 @@ impl<T: DaskSerialize, S> DaskSerialize for HashSet<T, S> {
 
 impl<T: DaskDeserialize + Eq + Hash, S: BuildHasher + Default> DaskDeserialize for HashSet<T, S> {
     fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+        if let Some((kind, items)) = seq_one_frame::<T>(header, frames, limits) {
+            expect_kind(kind, SEQ_KINDS, "a set")?;
+            return Ok(items.into_iter().collect());
+        }
         let (kind, items) = collection_items(header, frames, limits)?;
         expect_kind(kind, SEQ_KINDS, "a set")?;
         items
@@ -391,6 +532,10 @@ impl<T: DaskSerialize> DaskSerialize for BTreeSet<T> {
 
 impl<T: DaskDeserialize + Ord> DaskDeserialize for BTreeSet<T> {
     fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+        if let Some((kind, items)) = seq_one_frame::<T>(header, frames, limits) {
+            expect_kind(kind, SEQ_KINDS, "a set")?;
+            return Ok(items.into_iter().collect());
+        }
         let (kind, items) = collection_items(header, frames, limits)?;
         expect_kind(kind, SEQ_KINDS, "a set")?;
         items
@@ -464,15 +609,9 @@ macro_rules! tuple_impls {
     ($( ($($name:ident $idx:tt),+) )+) => {$(
         impl<$($name: DaskSerialize),+> DaskSerialize for ($($name,)+) {
             fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
-                let mut subs = Vec::new();
-                let mut lengths = Vec::new();
-                $(
-                    let before = frames.len();
-                    let h = self.$idx.serialize_into(frames)?;
-                    subs.push(h.into_value());
-                    lengths.push(MsgValue::from(frames.len() - before));
-                )+
-                Ok(collection_header("tuple", subs, lengths))
+                let mut w = SeqWriter::new([$($idx),+].len())?;
+                $( w.item(&self.$idx, frames)?; )+
+                w.finish("tuple")
             }
         }
 

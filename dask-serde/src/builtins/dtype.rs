@@ -1,6 +1,7 @@
 //! numpy dtypes: plain (`dtype.str`), object, unstructured void,
 //! structured (fields at offsets) and sub-array dtypes.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -28,7 +29,7 @@ use crate::error::{Error, Result};
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct DType {
-    str_: String,
+    str_: Cow<'static, str>,
     byteorder: char,
     kind: char,
     itemsize: usize,
@@ -119,7 +120,7 @@ impl DType {
             return Err(bad("only datetimes take a unit"));
         }
         Ok(DType {
-            str_: descr.to_owned(),
+            str_: Cow::Owned(descr.to_owned()),
             byteorder,
             kind,
             itemsize,
@@ -127,10 +128,21 @@ impl DType {
         })
     }
 
+    /// [`DType::parse`] of a `'static` string, which the dtype then borrows
+    /// instead of copying (the typed arrays' dtypes: no allocation per
+    /// array).
+    pub(crate) fn parse_static(descr: &'static str) -> Result<Self> {
+        let mut d = DType::parse(descr)?;
+        if d.str_ == descr {
+            d.str_ = Cow::Borrowed(descr);
+        }
+        Ok(d)
+    }
+
     /// numpy's object dtype `"|O"`.
     pub fn object() -> Self {
         DType {
-            str_: "|O".into(),
+            str_: Cow::Borrowed("|O"),
             byteorder: '|',
             kind: 'O',
             itemsize: 8,
@@ -204,7 +216,7 @@ impl DType {
             return Err(Error::Encode("structured dtype too large".into()));
         }
         Ok(DType {
-            str_: format!("|V{itemsize}"),
+            str_: Cow::Owned(format!("|V{itemsize}")),
             byteorder: '|',
             kind: 'V',
             itemsize,
@@ -227,7 +239,7 @@ impl DType {
             .filter(|n| *n <= MAX_ITEMSIZE)
             .ok_or_else(|| Error::Encode("sub-array dtype too large".into()))?;
         Ok(DType {
-            str_: format!("|V{n}"),
+            str_: Cow::Owned(format!("|V{n}")),
             byteorder: '|',
             kind: 'V',
             itemsize: n,
@@ -311,7 +323,7 @@ impl DType {
     pub fn to_descr_json(&self) -> serde_json::Value {
         use serde_json::{json, Value as Json};
         let Some(fields) = self.fields() else {
-            return Json::String(self.str_.clone());
+            return Json::String(self.str_.to_string());
         };
         let mut out = Vec::new();
         let mut sorted: Vec<&DTypeField> = fields.iter().collect();

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use crate::error::{Error, Result};
 use crate::frame::Frame;
@@ -12,6 +13,9 @@ use crate::msgpack::MsgValue;
 use crate::value::Value;
 
 pub use super::dtype::{DType, DTypeField, IntoDType, Layout};
+
+/// Shapes and strides: up to four dimensions inline (no allocation).
+pub(crate) type Dims<T> = SmallVec<[T; 4]>;
 
 /// A numpy array: dtype, shape and byte strides over a shared buffer.
 ///
@@ -31,8 +35,8 @@ pub use super::dtype::{DType, DTypeField, IntoDType, Layout};
 #[derive(Clone, Debug)]
 pub struct NdArray {
     dtype: DType,
-    shape: Vec<usize>,
-    strides: Vec<isize>,
+    shape: Dims<usize>,
+    strides: Dims<isize>,
     offset: usize,
     data: Bytes,
     writeable: bool,
@@ -65,8 +69,8 @@ impl NdArray {
         check_extent(dtype.itemsize(), &shape, &strides, offset, data.len())?;
         Ok(NdArray {
             dtype,
-            shape,
-            strides,
+            shape: shape.into(),
+            strides: strides.into(),
             offset,
             data,
             writeable: true,
@@ -123,8 +127,8 @@ impl NdArray {
         let strides = c_strides(8, &shape)?;
         Ok(NdArray {
             dtype: DType::object(),
-            shape,
-            strides,
+            shape: shape.into(),
+            strides: strides.into(),
             offset: 0,
             data: Bytes::new(),
             writeable: true,
@@ -275,8 +279,8 @@ impl NdArray {
         }
         Ok(NdArray {
             dtype: self.dtype.clone(),
-            shape: shape.to_vec(),
-            strides,
+            shape: shape.into(),
+            strides: strides.into(),
             offset: self.offset,
             data: self.data.clone(),
             writeable: false,
@@ -330,8 +334,8 @@ impl NdArray {
                 x.writeable = w;
             }
         }
-        let (strides, frame): (Vec<isize>, Bytes) = if x.shape.is_empty() {
-            (vec![], x.data.slice(x.offset..x.offset + isz))
+        let (strides, frame): (Dims<isize>, Bytes) = if x.shape.is_empty() {
+            (Dims::new(), x.data.slice(x.offset..x.offset + isz))
         } else if x.is_c_contiguous() || x.is_f_contiguous() {
             let n = x.size() * isz;
             let start = x.min_offset();
@@ -365,6 +369,52 @@ impl NdArray {
         Ok((MsgValue::Map(sub), vec![Frame::Shared(frame)]))
     }
 
+    /// The common case of [`NdArray::dask_encode_with`] (a contiguous
+    /// array of a plain dtype without zero strides) written straight to
+    /// msgpack: appends the whole `dask`-family header to `out`, byte for
+    /// byte what encoding its tree gives, and returns the frame. `None`
+    /// (nothing written) when the general path is needed.
+    pub(crate) fn dask_header_fast(&self, out: &mut Vec<u8>) -> Result<Option<Bytes>> {
+        if self.objects.is_some()
+            || self.dtype.needs_pickle()
+            || self.shape.is_empty()
+            || self.strides.contains(&0)
+            || !(self.is_c_contiguous() || self.is_f_contiguous())
+        {
+            return Ok(None);
+        }
+        if !write_dask_header(out, self.dtype.str(), &self.shape, &self.strides, self.writeable)? {
+            return Ok(None);
+        }
+        let start = self.min_offset();
+        Ok(Some(self.data.slice(start..start + self.size() * self.dtype.itemsize())))
+    }
+
+    /// A view of `frame` as an array of `dtype` (a typed decoder's fast
+    /// path), checked like [`NdArray::dask_decode`] checks it; `None` when
+    /// the extent does not fit the frame.
+    pub(crate) fn typed_view(
+        dtype: &DType,
+        shape: Dims<usize>,
+        strides: Dims<isize>,
+        frame: &Bytes,
+        writeable: bool,
+    ) -> Option<NdArray> {
+        if shape.len() != strides.len() {
+            return None;
+        }
+        check_extent(dtype.itemsize(), &shape, &strides, 0, frame.len()).ok()?;
+        Some(NdArray {
+            dtype: dtype.clone(),
+            shape,
+            strides,
+            offset: 0,
+            data: frame.clone(),
+            writeable,
+            objects: None,
+        })
+    }
+
     /// The lowest byte offset any element occupies (with contiguous arrays
     /// and non-negative strides this is `offset`).
     fn min_offset(&self) -> usize {
@@ -382,7 +432,7 @@ impl NdArray {
     /// A C-contiguous copy.
     fn compacted(&self) -> Result<NdArray> {
         let data = self.to_c_bytes();
-        let mut a = NdArray::from_c_order(self.dtype.clone(), self.shape.clone(), data)?;
+        let mut a = NdArray::from_c_order(self.dtype.clone(), self.shape.to_vec(), data)?;
         a.writeable = self.writeable;
         Ok(a)
     }
@@ -449,7 +499,7 @@ impl NdArray {
                 "object dtypes travel as pickles, not as raw frames",
             ));
         }
-        let dims = |key: &str| -> Result<Vec<usize>> {
+        let dims = |key: &str| -> Result<Dims<usize>> {
             as_array(sub.req(key, "sub-header")?, key)?
                 .iter()
                 .enumerate()
@@ -464,7 +514,7 @@ impl NdArray {
                 }
             }
         }
-        let strides: Vec<isize> = as_array(sub.req("strides", "sub-header")?, "sub-header.strides")?
+        let strides: Dims<isize> = as_array(sub.req("strides", "sub-header")?, "sub-header.strides")?
             .iter()
             .enumerate()
             .map(|(i, v)| match v {
@@ -508,6 +558,65 @@ impl PartialEq for NdArray {
             && self.objects == other.objects
             && (self.objects.is_some() || self.to_c_bytes() == other.to_c_bytes())
     }
+}
+
+/// Writes the `dask`-family header of a numpy array sent as one raw frame
+/// (`{sub-header: {dtype: [0, str], shape, strides, writeable: [w]}, type,
+/// type-serialized, serializer}`, Dask's key order) to `out`. Returns
+/// `false`, with nothing written, if the header cannot be written this way.
+pub(crate) fn write_dask_header(
+    out: &mut Vec<u8>,
+    dtype: &str,
+    shape: &[usize],
+    strides: &[isize],
+    writeable: bool,
+) -> Result<bool> {
+    use crate::msgpack::{write_array_len, write_int, write_str};
+    let tail = ndarray_header_tail();
+    if tail.is_empty() {
+        return Ok(false);
+    }
+    let mark = out.len();
+    let write = |out: &mut Vec<u8>| -> Result<()> {
+        out.extend_from_slice(b"\x84\xaasub-header\x84\xa5dtype\x92\x00");
+        write_str(out, dtype)?;
+        out.extend_from_slice(b"\xa5shape");
+        write_array_len(out, shape.len())?;
+        for d in shape {
+            write_int(out, *d as i128)?;
+        }
+        out.extend_from_slice(b"\xa7strides");
+        write_array_len(out, strides.len())?;
+        for s in strides {
+            write_int(out, *s as i128)?;
+        }
+        out.extend_from_slice(b"\xa9writeable\x91");
+        out.push(if writeable { 0xc3 } else { 0xc2 });
+        out.extend_from_slice(tail);
+        Ok(())
+    };
+    match write(out) {
+        Ok(()) => Ok(true),
+        Err(e) => {
+            out.truncate(mark);
+            Err(e)
+        }
+    }
+}
+
+/// `type`, `type-serialized` and `serializer` of a numpy header, encoded
+/// once (empty if that failed, which disables the direct writer).
+fn ndarray_header_tail() -> &'static [u8] {
+    static TAIL: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    TAIL.get_or_init(|| {
+        let mut t = b"\xa4type\xadnumpy.ndarray\xaftype-serialized".to_vec();
+        let ts = crate::family::dask::cached_type_serialized(&crate::pytype::PyType::ndarray());
+        if crate::msgpack::write_bin(&mut t, &ts).is_err() {
+            return Vec::new();
+        }
+        t.extend_from_slice(b"\xaaserializer\xa4dask");
+        t
+    })
 }
 
 fn contiguous<'a>(itemsize: usize, axes: impl Iterator<Item = (&'a usize, &'a isize)>, size: usize) -> bool {

@@ -5,7 +5,7 @@ use std::marker::PhantomData;
 
 use bytes::Bytes;
 
-use crate::builtins::ndarray::NdArray;
+use crate::builtins::ndarray::{DType, Dims, NdArray};
 use crate::error::{Error, Result};
 use crate::family::dask::dask_header;
 use crate::frame::Frame;
@@ -13,6 +13,7 @@ use crate::header::Header;
 use crate::limits::Limits;
 use crate::msgpack::MsgValue;
 use crate::pytype::PyType;
+use crate::raw::RawCursor;
 use crate::traits::{expect_dask_class, DaskDeserialize, DaskSerialize};
 
 /// `numpy.ndarray`, built once.
@@ -44,6 +45,20 @@ pub trait Element: Copy + Send + Sync + PartialEq + std::fmt::Debug + 'static + 
     fn cast(bytes: &[u8]) -> Option<&[Self]>;
     /// Copies native-order bytes into elements (any alignment).
     fn collect(bytes: &[u8]) -> Vec<Self>;
+
+    /// `DTYPE` parsed once (typed decoding then allocates no dtype).
+    #[doc(hidden)]
+    fn __dtype() -> Option<&'static DType>;
+}
+
+/// The body of [`Element::__dtype`] (one static per element type).
+macro_rules! cached_dtype {
+    () => {
+        fn __dtype() -> Option<&'static DType> {
+            static D: std::sync::OnceLock<Option<DType>> = std::sync::OnceLock::new();
+            D.get_or_init(|| DType::parse_static(Self::DTYPE).ok()).as_ref()
+        }
+    };
 }
 
 macro_rules! pod_element {
@@ -67,6 +82,7 @@ macro_rules! pod_element {
             fn collect(bytes: &[u8]) -> Vec<Self> {
                 bytemuck::pod_collect_to_vec(bytes)
             }
+            cached_dtype!();
         }
     };
 }
@@ -91,6 +107,7 @@ pod_element!(num_complex::Complex<f64>, "<c16", ">c16", 8);
 impl sealed::Sealed for bool {}
 impl Element for bool {
     const DTYPE: &'static str = "|b1";
+    cached_dtype!();
     fn as_bytes(items: &[Self]) -> &[u8] {
         bytemuck::cast_slice(items)
     }
@@ -164,6 +181,21 @@ fn serialize_slice<'a, T: Element>(items: &'a [T], frames: &mut Vec<Frame<'a>>) 
     dask_header(vec_sub_header::<T>(items.len()), ndarray_class())
 }
 
+/// [`serialize_slice`] writing the header's msgpack directly.
+fn serialize_slice_raw<'a, T: Element>(
+    items: &'a [T],
+    frames: &mut Vec<Frame<'a>>,
+    out: &mut Vec<u8>,
+) -> Result<()> {
+    if items.is_empty()
+        || !crate::builtins::ndarray::write_dask_header(out, T::DTYPE, &[items.len()], &[T::SIZE as isize], true)?
+    {
+        return serialize_slice(items, frames).write_msgpack(out);
+    }
+    frames.push(Frame::Borrowed(T::as_bytes(items)));
+    Ok(())
+}
+
 /// Decodes a numpy value of element type `T` (any layout, either byte
 /// order), validated.
 fn decode_nd<T: Element>(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<(NdArray, bool)> {
@@ -188,6 +220,78 @@ fn to_vec<T: Element>(nd: &NdArray, swap: bool) -> Vec<T> {
     }
 }
 
+/// The fast path of typed decoding inside collections: a `dask`-family
+/// `numpy.ndarray` header of element type `T` in native byte order, read
+/// in place at `c` and checked against `frame` exactly as the tree path
+/// checks it. `None` for anything else (other dtypes, broadcasting,
+/// pickled arrays, extra keys), which the tree path then handles.
+fn read_array_fast<T: Element>(c: &mut RawCursor<'_>, frame: &Bytes) -> Option<NdArray> {
+    let entries = c.map_len()?;
+    let (mut nd, mut ty, mut ts, mut ser) = (None, false, false, false);
+    for _ in 0..entries {
+        match c.str_bytes()? {
+            b"sub-header" if nd.is_none() => nd = Some(read_sub_header_fast::<T>(c, frame)?),
+            b"type" if !ty => {
+                ty = true;
+                c.skip_value()?;
+            }
+            b"type-serialized" if !ts => {
+                ts = c.bin()? == &crate::family::dask::cached_type_serialized_ref(ndarray_class())?[..];
+            }
+            b"serializer" if !ser => ser = c.str_bytes()? == b"dask",
+            _ => return None,
+        }
+    }
+    if ts && ser {
+        nd
+    } else {
+        None
+    }
+}
+
+/// The sub-header `{dtype, shape, strides, writeable}` of
+/// [`read_array_fast`].
+fn read_sub_header_fast<T: Element>(c: &mut RawCursor<'_>, frame: &Bytes) -> Option<NdArray> {
+    if c.map_len()? != 4 {
+        return None;
+    }
+    let (mut dtype, mut shape, mut strides, mut writeable) = (false, None, None, None);
+    for _ in 0..4 {
+        match c.str_bytes()? {
+            b"dtype" if !dtype => {
+                dtype = c.array_len()? == 2 && c.int()? == 0 && c.str_bytes()? == T::DTYPE.as_bytes();
+                if !dtype {
+                    return None;
+                }
+            }
+            b"shape" if shape.is_none() => {
+                let n = c.array_len()?;
+                let mut v = Dims::<usize>::new();
+                for _ in 0..n {
+                    v.push(usize::try_from(c.int()?).ok()?);
+                }
+                shape = Some(v);
+            }
+            b"strides" if strides.is_none() => {
+                let n = c.array_len()?;
+                let mut v = Dims::<isize>::new();
+                for _ in 0..n {
+                    v.push(isize::try_from(c.int()?).ok()?);
+                }
+                strides = Some(v);
+            }
+            b"writeable" if writeable.is_none() => {
+                if c.array_len()? != 1 {
+                    return None;
+                }
+                writeable = Some(c.bool()?);
+            }
+            _ => return None,
+        }
+    }
+    NdArray::typed_view(T::__dtype()?, shape?, strides?, frame, writeable?)
+}
+
 macro_rules! vec_impls {
     ($($t:ty),* $(,)?) => {$(
         /// A 1-d numpy array; the frame borrows the elements.
@@ -195,11 +299,17 @@ macro_rules! vec_impls {
             fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
                 Ok(serialize_slice(self, frames))
             }
+            fn __serialize_raw<'a>(&'a self, frames: &mut Vec<Frame<'a>>, out: &mut Vec<u8>) -> Result<()> {
+                serialize_slice_raw(self, frames, out)
+            }
         }
         /// A 1-d numpy array; the frame borrows the elements.
         impl DaskSerialize for Vec<$t> {
             fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
                 Ok(serialize_slice(self, frames))
+            }
+            fn __serialize_raw<'a>(&'a self, frames: &mut Vec<Frame<'a>>, out: &mut Vec<u8>) -> Result<()> {
+                serialize_slice_raw(self, frames, out)
             }
         }
         /// From a 1-d numpy array (one copy; use [`Array`] to share the frame).
@@ -210,6 +320,10 @@ macro_rules! vec_impls {
                     return Err(Error::mismatch("a 1-d array", format!("shape {:?}", nd.shape())));
                 }
                 Ok(to_vec(&nd, swap))
+            }
+            fn __deserialize_one_frame(c: &mut RawCursor<'_>, frame: &Bytes, _: &Limits) -> Option<Self> {
+                let nd = read_array_fast::<$t>(c, frame)?;
+                (nd.shape().len() == 1).then(|| to_vec(&nd, false))
             }
         }
     )*};
@@ -406,6 +520,9 @@ impl<T: Element> DaskSerialize for Array<T> {
     fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
         self.nd.serialize_into(frames)
     }
+    fn __serialize_raw<'a>(&'a self, frames: &mut Vec<Frame<'a>>, out: &mut Vec<u8>) -> Result<()> {
+        self.nd.__serialize_raw(frames, out)
+    }
 }
 
 impl<T: Element> DaskDeserialize for Array<T> {
@@ -413,6 +530,11 @@ impl<T: Element> DaskDeserialize for Array<T> {
     fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
         let (nd, _) = decode_nd::<T>(header, frames, limits)?;
         Array::from_ndarray(nd)
+    }
+    fn __deserialize_one_frame(c: &mut RawCursor<'_>, frame: &Bytes, _: &Limits) -> Option<Self> {
+        let nd = read_array_fast::<T>(c, frame)?;
+        // a misaligned frame is copied by the tree path
+        Self::aligned(&nd).then_some(Array { nd, _t: PhantomData })
     }
 }
 
@@ -422,6 +544,15 @@ impl DaskSerialize for NdArray {
         let (sub, frame) = self.dask_encode()?;
         frames.extend(frame);
         Ok(dask_header(sub, ndarray_class()))
+    }
+    fn __serialize_raw<'a>(&'a self, frames: &mut Vec<Frame<'a>>, out: &mut Vec<u8>) -> Result<()> {
+        match self.dask_header_fast(out)? {
+            Some(frame) => {
+                frames.push(Frame::Shared(frame));
+                Ok(())
+            }
+            None => self.serialize_into(frames)?.write_msgpack(out),
+        }
     }
 }
 

@@ -50,6 +50,15 @@ fn typename(class: &PyType) -> String {
 
 /// The `type-serialized` bytes of the built-in classes, computed once.
 pub(crate) fn cached_type_serialized(class: &PyType) -> Bytes {
+    match cached_type_serialized_ref(class) {
+        Some(b) => b.clone(),
+        None => Bytes::from(class.type_serialized()),
+    }
+}
+
+/// [`cached_type_serialized`] without a reference count, for the built-in
+/// classes only (`None` for others).
+pub(crate) fn cached_type_serialized_ref(class: &PyType) -> Option<&'static Bytes> {
     use std::sync::OnceLock;
     static BYTES: OnceLock<Bytes> = OnceLock::new();
     static BYTEARRAY: OnceLock<Bytes> = OnceLock::new();
@@ -58,9 +67,9 @@ pub(crate) fn cached_type_serialized(class: &PyType) -> Bytes {
         ("builtins", "bytes") => &BYTES,
         ("builtins", "bytearray") => &BYTEARRAY,
         ("numpy", "ndarray") => &NDARRAY,
-        _ => return Bytes::from(class.type_serialized()),
+        _ => return None,
     };
-    cell.get_or_init(|| Bytes::from(class.type_serialized())).clone()
+    Some(cell.get_or_init(|| Bytes::from(class.type_serialized())))
 }
 
 impl Family for DaskFamily {

@@ -1,0 +1,321 @@
+//! Encoded headers read in place: msgpack values borrowed from the header
+//! bytes, with no tree built and nothing allocated.
+//!
+//! Collections of many small values (10,000 arrays have 10,000
+//! sub-headers) are where a tree of owned values per sub-header costs more
+//! than the data itself. Typed decoders read such headers with a
+//! [`RawCursor`] instead; anything they do not recognise falls back to the
+//! tree ([`Header`](crate::Header)), so the errors stay those of the tree
+//! path.
+//!
+//! Reading is bounds-checked at every step: malformed bytes give an
+//! [`Error::Msgpack`], never a panic, and nothing is allocated from a
+//! length found in the input.
+
+use crate::error::{Error, Result};
+#[cfg(test)]
+use crate::{limits::Limits, msgpack::MsgValue};
+#[cfg(test)]
+use bytes::Bytes;
+
+/// The head of a msgpack value: scalars decoded, containers with their
+/// length (their items follow the head).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Head<'a> {
+    Nil,
+    Bool(bool),
+    Int(i128),
+    Float(f64),
+    Str(&'a [u8]),
+    Bin(&'a [u8]),
+    Array { len: usize },
+    Map { len: usize },
+}
+
+fn err(offset: usize, message: &str) -> Error {
+    Error::Msgpack {
+        offset,
+        message: message.to_owned(),
+    }
+}
+
+fn take(buf: &[u8], pos: usize, n: usize) -> Result<&[u8]> {
+    pos.checked_add(n)
+        .and_then(|end| buf.get(pos..end))
+        .ok_or_else(|| err(pos, "truncated"))
+}
+
+fn be(buf: &[u8], pos: usize, n: usize) -> Result<u64> {
+    Ok(take(buf, pos, n)?.iter().fold(0u64, |a, x| (a << 8) | u64::from(*x)))
+}
+
+/// Reads the head of the value at `pos`; returns it and the offset just
+/// past the head (for str/bin: past the payload).
+pub(crate) fn head(buf: &[u8], pos: usize) -> Result<(Head<'_>, usize)> {
+    let m = *buf.get(pos).ok_or_else(|| err(pos, "truncated"))?;
+    let p = pos + 1;
+    let sized = |n: usize, at: usize| -> Result<(&[u8], usize)> { Ok((take(buf, at, n)?, at + n)) };
+    Ok(match m {
+        0x00..=0x7f => (Head::Int(i128::from(m)), p),
+        0xe0..=0xff => (Head::Int(i128::from(m as i8)), p),
+        0x80..=0x8f => (
+            Head::Map { len: usize::from(m & 0x0f) },
+            p,
+        ),
+        0x90..=0x9f => (
+            Head::Array { len: usize::from(m & 0x0f) },
+            p,
+        ),
+        0xa0..=0xbf => {
+            let (s, end) = sized(usize::from(m & 0x1f), p)?;
+            (Head::Str(s), end)
+        }
+        0xc0 => (Head::Nil, p),
+        0xc2 => (Head::Bool(false), p),
+        0xc3 => (Head::Bool(true), p),
+        0xc4..=0xc6 | 0xd9..=0xdb => {
+            let w = match m {
+                0xc4 | 0xd9 => 1,
+                0xc5 | 0xda => 2,
+                _ => 4,
+            };
+            let n = be(buf, p, w)? as usize;
+            let (s, end) = sized(n, p + w)?;
+            (if m <= 0xc6 { Head::Bin(s) } else { Head::Str(s) }, end)
+        }
+        0xca => (
+            Head::Float(f64::from(f32::from_bits(be(buf, p, 4)? as u32))),
+            p + 4,
+        ),
+        0xcb => (Head::Float(f64::from_bits(be(buf, p, 8)?)), p + 8),
+        0xcc => (Head::Int(i128::from(be(buf, p, 1)?)), p + 1),
+        0xcd => (Head::Int(i128::from(be(buf, p, 2)?)), p + 2),
+        0xce => (Head::Int(i128::from(be(buf, p, 4)?)), p + 4),
+        0xcf => (Head::Int(i128::from(be(buf, p, 8)?)), p + 8),
+        0xd0 => (Head::Int(i128::from(be(buf, p, 1)? as u8 as i8)), p + 1),
+        0xd1 => (Head::Int(i128::from(be(buf, p, 2)? as u16 as i16)), p + 2),
+        0xd2 => (Head::Int(i128::from(be(buf, p, 4)? as u32 as i32)), p + 4),
+        0xd3 => (Head::Int(i128::from(be(buf, p, 8)? as i64)), p + 8),
+        0xdc | 0xdd => {
+            let w = if m == 0xdc { 2 } else { 4 };
+            let len = be(buf, p, w)? as usize;
+            (Head::Array { len }, p + w)
+        }
+        0xde | 0xdf => {
+            let w = if m == 0xde { 2 } else { 4 };
+            let len = be(buf, p, w)? as usize;
+            (Head::Map { len }, p + w)
+        }
+        _ => return Err(err(pos, "ext types and 0xc1 are refused")),
+    })
+}
+
+/// The offset just past the value at `pos` (containers skipped
+/// iteratively: a count, no stack).
+pub(crate) fn skip(buf: &[u8], mut pos: usize) -> Result<usize> {
+    let mut pending: u64 = 1;
+    while pending > 0 {
+        let (h, next) = head(buf, pos)?;
+        pending -= 1;
+        let items = match h {
+            Head::Array { len, .. } => len as u64,
+            Head::Map { len, .. } => 2 * len as u64,
+            _ => 0,
+        };
+        pos = next;
+        // every item takes at least one byte
+        pending += items;
+        if pending > (buf.len() - pos) as u64 {
+            return Err(err(pos, "container longer than the input"));
+        }
+    }
+    Ok(pos)
+}
+
+/// A position in an encoded header, read forward one msgpack item at a
+/// time by the typed fast paths.
+///
+/// Every method returns `None` on anything unexpected (malformed bytes,
+/// another type, the end of the input) and leaves the position
+/// unspecified; callers then fall back to decoding the header as a tree,
+/// which reports the precise error.
+#[derive(Clone, Debug)]
+pub struct RawCursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> RawCursor<'a> {
+    /// A cursor at the start of `buf`.
+    pub fn new(buf: &'a [u8]) -> Self {
+        RawCursor { buf, pos: 0 }
+    }
+
+    /// The current offset.
+    pub fn pos(&self) -> usize {
+        self.pos
+    }
+
+    /// `true` when every byte has been read.
+    pub fn at_end(&self) -> bool {
+        self.pos == self.buf.len()
+    }
+
+    #[inline]
+    fn next_head(&mut self) -> Option<Head<'a>> {
+        let (h, next) = head(self.buf, self.pos).ok()?;
+        self.pos = next;
+        Some(h)
+    }
+
+    /// Reads a string.
+    #[inline]
+    pub fn str(&mut self) -> Option<&'a str> {
+        match self.next_head()? {
+            Head::Str(s) => std::str::from_utf8(s).ok(),
+            _ => None,
+        }
+    }
+
+    /// Reads a string's bytes (not checked for UTF-8).
+    #[inline]
+    pub fn str_bytes(&mut self) -> Option<&'a [u8]> {
+        match self.next_head()? {
+            Head::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Reads a `bin`.
+    #[inline]
+    pub fn bin(&mut self) -> Option<&'a [u8]> {
+        match self.next_head()? {
+            Head::Bin(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Reads an integer.
+    #[inline]
+    pub fn int(&mut self) -> Option<i128> {
+        match self.next_head()? {
+            Head::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// Reads a boolean.
+    #[inline]
+    pub fn bool(&mut self) -> Option<bool> {
+        match self.next_head()? {
+            Head::Bool(b) => Some(b),
+            _ => None,
+        }
+    }
+
+    /// Reads an array's length; its items follow.
+    #[inline]
+    pub fn array_len(&mut self) -> Option<usize> {
+        match self.next_head()? {
+            Head::Array { len, .. } => Some(len),
+            _ => None,
+        }
+    }
+
+    /// Reads a map's length; its keys and values follow, alternating.
+    #[inline]
+    pub fn map_len(&mut self) -> Option<usize> {
+        match self.next_head()? {
+            Head::Map { len, .. } => Some(len),
+            _ => None,
+        }
+    }
+
+    /// Skips one value (containers included, iteratively).
+    pub fn skip_value(&mut self) -> Option<()> {
+        self.pos = skip(self.buf, self.pos).ok()?;
+        Some(())
+    }
+
+    /// The bytes of the next value, skipped over.
+    pub fn value_bytes(&mut self) -> Option<&'a [u8]> {
+        let start = self.pos;
+        self.skip_value()?;
+        self.buf.get(start..self.pos)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn enc(v: MsgValue) -> Vec<u8> {
+        v.encode().unwrap()
+    }
+
+    #[test]
+    fn reads_every_scalar_form() {
+        let vals = [
+            MsgValue::Nil,
+            MsgValue::Bool(true),
+            MsgValue::Int(5),
+            MsgValue::Int(-3),
+            MsgValue::Int(200),
+            MsgValue::Int(-200),
+            MsgValue::Int(70_000),
+            MsgValue::Int(-70_000),
+            MsgValue::Int(5_000_000_000),
+            MsgValue::Int(-5_000_000_000),
+            MsgValue::Int(u64::MAX as i128),
+            MsgValue::Float(1.5),
+            MsgValue::Str("x".repeat(40)),
+            MsgValue::Bin(Bytes::from(vec![1u8; 300])),
+        ];
+        let b = enc(MsgValue::Array(vals.to_vec()));
+        let mut c = RawCursor::new(&b);
+        assert_eq!(c.array_len(), Some(vals.len()));
+        for want in &vals {
+            let start = c.pos();
+            let bytes = c.value_bytes().unwrap();
+            let back = MsgValue::decode(&Bytes::copy_from_slice(bytes), &Limits::default()).unwrap();
+            assert_eq!(&back, want);
+            let mut again = RawCursor::new(&b);
+            again.pos = start;
+            match want {
+                MsgValue::Int(i) => assert_eq!(again.int(), Some(*i)),
+                MsgValue::Str(s) => assert_eq!(again.str(), Some(s.as_str())),
+                MsgValue::Bin(x) => assert_eq!(again.bin(), Some(&x[..])),
+                MsgValue::Bool(x) => assert_eq!(again.bool(), Some(*x)),
+                _ => {}
+            }
+        }
+        assert!(c.at_end());
+    }
+
+    #[test]
+    fn malformed_input_is_none_not_a_panic() {
+        let good = enc(MsgValue::Map(vec![
+            ("a".into(), MsgValue::Array(vec![MsgValue::Int(1); 20])),
+            ("b".into(), MsgValue::Str("hello".into())),
+        ]));
+        for cut in 0..good.len() {
+            assert!(RawCursor::new(&good[..cut]).value_bytes().is_none(), "cut at {cut}");
+        }
+        // a container claiming more items than there are bytes
+        let huge = [0xdd, 0xff, 0xff, 0xff, 0xff, 0x01];
+        assert!(RawCursor::new(&huge).skip_value().is_none());
+        assert!(RawCursor::new(&[0xc1]).skip_value().is_none());
+        assert!(RawCursor::new(&[0xd4, 0, 0]).skip_value().is_none());
+        assert_eq!(RawCursor::new(&[0xa1, 0xff]).str(), None, "invalid UTF-8");
+        assert_eq!(RawCursor::new(&[0x01]).str(), None, "wrong type");
+    }
+
+    #[test]
+    fn deep_nesting_is_skipped_without_recursion() {
+        let mut v: Vec<u8> = std::iter::repeat_n(0x91u8, 200_000).collect();
+        v.push(0xc0);
+        let mut c = RawCursor::new(&v);
+        assert!(c.skip_value().is_some());
+        assert!(c.at_end());
+    }
+}
