@@ -6,13 +6,17 @@
 use std::collections::{BTreeSet, HashSet};
 
 use dask_serde::bytes::Bytes;
-use dask_serde::{Array, DaskDeserialize, DaskSerialize, Error, Header, Limits, MsgValue, NdArray, Serialized};
+use dask_serde::{
+    Array, DaskDeserialize, DaskSerialize, Error, Header, Limits, MsgValue, NdArray, Serialized,
+};
 use proptest::prelude::*;
 
 /// The header's msgpack must equal the encoding of its own tree.
 fn assert_canonical(s: &Serialized<'_>) {
     let fast = s.header.to_msgpack().unwrap();
-    let tree = Header::from_entries(s.header.entries().to_vec()).to_msgpack().unwrap();
+    let tree = Header::from_entries(s.header.entries().to_vec())
+        .to_msgpack()
+        .unwrap();
     assert_eq!(fast, tree);
 }
 
@@ -28,7 +32,10 @@ fn wire(h: &Header) -> Header {
 
 /// Decoding through the fast path and through the tree path agree: equal
 /// values, or errors with the same text.
-fn agree<T: DaskDeserialize + PartialEq + std::fmt::Debug>(h: &Header, frames: &[Bytes]) -> Result<T, String> {
+fn agree<T: DaskDeserialize + PartialEq + std::fmt::Debug>(
+    h: &Header,
+    frames: &[Bytes],
+) -> Result<T, String> {
     let fast = T::dask_deserialize(&wire(h), frames).map_err(|e| e.to_string());
     let slow = T::dask_deserialize(&tree(h), frames).map_err(|e| e.to_string());
     assert_eq!(fast, slow);
@@ -81,13 +88,19 @@ fn collection_headers_are_the_bytes_of_their_trees() {
         assert_eq!(&own.header.clone().into_value(), sub);
     }
 
-    let typed: Vec<Array<f64>> = (1..50).map(|n| Array::from_vec((0..n).map(f64::from).collect())).collect();
+    let typed: Vec<Array<f64>> = (1..50)
+        .map(|n| Array::from_vec((0..n).map(f64::from).collect()))
+        .collect();
     assert_canonical(&typed.dask_serialize().unwrap());
     let vecs: Vec<Vec<i32>> = vec![vec![], vec![1], (0..300).collect()];
     assert_canonical(&vecs.dask_serialize().unwrap());
     let nested = vec![typed.clone(), vec![], typed[..3].to_vec()];
     assert_canonical(&nested.dask_serialize().unwrap());
-    let tuple = (Array::from_vec(vec![1.5f32]), Bytes::from_static(b"xy"), vec![7u16, 8]);
+    let tuple = (
+        Array::from_vec(vec![1.5f32]),
+        Bytes::from_static(b"xy"),
+        vec![7u16, 8],
+    );
     assert_canonical(&tuple.dask_serialize().unwrap());
     let set: BTreeSet<Vec<u8>> = [b"a".to_vec(), b"bc".to_vec()].into();
     assert_canonical(&set.dask_serialize().unwrap());
@@ -95,7 +108,9 @@ fn collection_headers_are_the_bytes_of_their_trees() {
 
 #[test]
 fn fast_decoding_matches_the_tree_path_and_shares_frames() {
-    let typed: Vec<Array<f64>> = (0..100).map(|n| Array::from_vec((0..n).map(f64::from).collect())).collect();
+    let typed: Vec<Array<f64>> = (0..100)
+        .map(|n| Array::from_vec((0..n).map(f64::from).collect()))
+        .collect();
     let s = typed.dask_serialize().unwrap();
     let frames = s.frame_bytes();
     let back: Vec<Array<f64>> = agree(&s.header, &frames).unwrap();
@@ -113,7 +128,10 @@ fn fast_decoding_matches_the_tree_path_and_shares_frames() {
     assert_eq!(agree::<Vec<Vec<f64>>>(&s.header, &frames).unwrap(), vecs);
     let set: HashSet<Vec<i64>> = [vec![1i64, 2], vec![3]].into();
     let s2 = set.dask_serialize().unwrap();
-    assert_eq!(agree::<HashSet<Vec<i64>>>(&s2.header, &s2.frame_bytes()).unwrap(), set);
+    assert_eq!(
+        agree::<HashSet<Vec<i64>>>(&s2.header, &s2.frame_bytes()).unwrap(),
+        set
+    );
 
     // every layout, decoded as NdArray (general path inside) and typed
     let nds = arrays();
@@ -181,17 +199,38 @@ fn malformed_collections_give_the_tree_paths_errors() {
         ("one frame missing", h.clone(), frames[..3].to_vec()),
         (
             "frame length 2",
-            edit(h, |e| *entry(e, "frame-lengths") = MsgValue::from(vec![2, 1, 1, 0].into_iter().map(MsgValue::from).collect::<Vec<_>>())),
+            edit(h, |e| {
+                *entry(e, "frame-lengths") = MsgValue::from(
+                    vec![2, 1, 1, 0]
+                        .into_iter()
+                        .map(MsgValue::from)
+                        .collect::<Vec<_>>(),
+                )
+            }),
             frames.clone(),
         ),
-        ("no is-collection", edit(h, |e| e.retain(|(k, _)| k.as_str() != Some("is-collection"))), frames.clone()),
-        ("dict kind", edit(h, |e| *entry(e, "type-serialized") = "dict".into()), frames.clone()),
-        ("odd kind", edit(h, |e| *entry(e, "type-serialized") = "deque".into()), frames.clone()),
+        (
+            "no is-collection",
+            edit(h, |e| e.retain(|(k, _)| k.as_str() != Some("is-collection"))),
+            frames.clone(),
+        ),
+        (
+            "dict kind",
+            edit(h, |e| *entry(e, "type-serialized") = "dict".into()),
+            frames.clone(),
+        ),
+        (
+            "odd kind",
+            edit(h, |e| *entry(e, "type-serialized") = "deque".into()),
+            frames.clone(),
+        ),
         (
             "shape larger than the frame",
             edit(h, |e| {
                 let sub = sub_header(e, 2);
-                let MsgValue::Map(inner) = &mut sub[0].1 else { unreachable!() };
+                let MsgValue::Map(inner) = &mut sub[0].1 else {
+                    unreachable!()
+                };
                 inner[1].1 = MsgValue::from(vec![MsgValue::from(99)]);
             }),
             frames.clone(),
@@ -200,7 +239,9 @@ fn malformed_collections_give_the_tree_paths_errors() {
             "byte-swapped dtype",
             edit(h, |e| {
                 let sub = sub_header(e, 1);
-                let MsgValue::Map(inner) = &mut sub[0].1 else { unreachable!() };
+                let MsgValue::Map(inner) = &mut sub[0].1 else {
+                    unreachable!()
+                };
                 inner[0].1 = MsgValue::from(vec![MsgValue::from(0), MsgValue::from(">f8")]);
             }),
             frames
@@ -208,19 +249,37 @@ fn malformed_collections_give_the_tree_paths_errors() {
                 .enumerate()
                 .map(|(i, f)| {
                     if i == 1 {
-                        Bytes::from(f.chunks(8).flat_map(|c| c.iter().rev().copied()).collect::<Vec<u8>>())
+                        Bytes::from(
+                            f.chunks(8)
+                                .flat_map(|c| c.iter().rev().copied())
+                                .collect::<Vec<u8>>(),
+                        )
                     } else {
                         f.clone()
                     }
                 })
                 .collect(),
         ),
-        ("extra key in a sub-header", edit(h, |e| sub_header(e, 0).push(("key".into(), 3.into()))), frames.clone()),
-        ("not the dask family", edit(h, |e| sub_header(e, 3)[3].1 = "pickle".into()), frames.clone()),
-        ("a sub-header that is not a map", edit(h, |e| {
-            let MsgValue::Array(items) = entry(e, "sub-headers") else { unreachable!() };
-            items[0] = MsgValue::from(1);
-        }), frames.clone()),
+        (
+            "extra key in a sub-header",
+            edit(h, |e| sub_header(e, 0).push(("key".into(), 3.into()))),
+            frames.clone(),
+        ),
+        (
+            "not the dask family",
+            edit(h, |e| sub_header(e, 3)[3].1 = "pickle".into()),
+            frames.clone(),
+        ),
+        (
+            "a sub-header that is not a map",
+            edit(h, |e| {
+                let MsgValue::Array(items) = entry(e, "sub-headers") else {
+                    unreachable!()
+                };
+                items[0] = MsgValue::from(1);
+            }),
+            frames.clone(),
+        ),
     ];
     let mut errors = 0;
     for (name, h, frames) in cases {

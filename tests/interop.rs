@@ -240,3 +240,82 @@ fn typed_arrays_match_numpy_both_ways() {
     one(&mut py, vec![num_complex::Complex::new(-1.0f64, 0.25)], "<c16");
     one(&mut py, Vec::<f64>::new(), "<f8");
 }
+
+/// Collections of typed values take the direct msgpack writer and the
+/// in-place reader: real Dask must produce and accept the same bytes.
+#[test]
+fn typed_collections_match_dask_both_ways() {
+    use dask_serde::{Array, DaskDeserialize, DaskSerialize};
+    use serde_json::{json, Value as Json};
+
+    fn nd(dtype: &str, bytes: &[u8], n: usize) -> Json {
+        json!({"ndarray": {"dtype": dtype, "shape": [n], "data": common::python::to_hex(bytes)}})
+    }
+    fn f64s(v: &[f64]) -> Vec<u8> {
+        v.iter().flat_map(|x| x.to_le_bytes()).collect()
+    }
+    let mut py = Harness::start();
+
+    // a list of f64 arrays (W4's shape), lengths 0..40
+    let arrays: Vec<Array<f64>> = (0..40)
+        .map(|n| Array::from_vec((0..n).map(|i| i as f64 * 0.5).collect()))
+        .collect();
+    let items: Vec<Json> = arrays
+        .iter()
+        .map(|a| nd("<f8", &f64s(&a.to_vec()), a.len()))
+        .collect();
+    let case = json!({"level": "serialize", "description": "typed list", "value": {"list": items}});
+    let ours = arrays.dask_serialize().unwrap().to_packed().unwrap();
+    py.check(&case, &ours)
+        .unwrap_or_else(|e| panic!("Python says {e}"));
+    let theirs = py.encode(&case).unwrap();
+    assert_eq!(ours, theirs, "Rust's bytes equal Dask's");
+    // Dask's bytes decoded in place, viewing the received frames
+    let s = OwnedSerialized::from_packed(&Bytes::from(theirs), &Limits::default()).unwrap();
+    let frames = s.frame_bytes();
+    let back = Vec::<Array<f64>>::dask_deserialize(&s.header, &frames).unwrap();
+    assert_eq!(back, arrays);
+    // frames in a packed blob sit wherever the prelude puts them: aligned
+    // ones are viewed, misaligned ones copied once
+    for (a, f) in back.iter().zip(&frames) {
+        assert!(a.is_empty() || a.shares_frame(f) == (f.as_ptr() as usize % 8 == 0));
+    }
+
+    // a tuple of mixed element types, and a list of int vectors
+    let tuple = (vec![1i32, -2, 3], Array::from_vec(vec![0.25f32]), vec![7u16]);
+    let case = json!({"level": "serialize", "description": "typed tuple", "value": {"tuple": [
+        nd("<i4", &[1i32, -2, 3].iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(), 3),
+        nd("<f4", &0.25f32.to_le_bytes(), 1),
+        nd("<u2", &7u16.to_le_bytes(), 1),
+    ]}});
+    let ours = tuple.dask_serialize().unwrap().to_packed().unwrap();
+    py.check(&case, &ours)
+        .unwrap_or_else(|e| panic!("Python says {e}"));
+    assert_eq!(ours, py.encode(&case).unwrap());
+    let s = OwnedSerialized::from_packed(&Bytes::from(ours), &Limits::default()).unwrap();
+    let back = <(Vec<i32>, Array<f32>, Vec<u16>)>::dask_deserialize(&s.header, &s.frame_bytes()).unwrap();
+    assert_eq!(back, tuple);
+
+    let nested: Vec<Vec<Vec<i64>>> = vec![vec![vec![1, 2], vec![]], vec![vec![3]]];
+    let enc = |v: &Vec<i64>| {
+        nd(
+            "<i8",
+            &v.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(),
+            v.len(),
+        )
+    };
+    let case = json!({"level": "serialize", "description": "nested typed lists", "value": {"list": nested
+        .iter()
+        .map(|inner| json!({"list": inner.iter().map(enc).collect::<Vec<_>>()}))
+        .collect::<Vec<_>>()}});
+    let ours = nested.dask_serialize().unwrap().to_packed().unwrap();
+    py.check(&case, &ours)
+        .unwrap_or_else(|e| panic!("Python says {e}"));
+    let theirs = py.encode(&case).unwrap();
+    assert_eq!(ours, theirs);
+    let s = OwnedSerialized::from_packed(&Bytes::from(theirs), &Limits::default()).unwrap();
+    assert_eq!(
+        Vec::<Vec<Vec<i64>>>::dask_deserialize(&s.header, &s.frame_bytes()).unwrap(),
+        nested
+    );
+}

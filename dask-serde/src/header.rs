@@ -65,7 +65,9 @@ impl PartialEq for Header {
 
 impl std::fmt::Debug for Header {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Header").field("entries", &self.entries()).finish()
+        f.debug_struct("Header")
+            .field("entries", &self.entries())
+            .finish()
     }
 }
 

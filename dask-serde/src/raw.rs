@@ -8,11 +8,11 @@
 //! tree ([`Header`](crate::Header)), so the errors stay those of the tree
 //! path.
 //!
-//! Reading is bounds-checked at every step: malformed bytes give an
-//! [`Error::Msgpack`], never a panic, and nothing is allocated from a
-//! length found in the input.
+//! Reading is bounds-checked at every step: malformed bytes make the
+//! reader return `None` (the caller falls back to the tree path, whose
+//! decoder reports the error), never a panic, and nothing is allocated
+//! from a length found in the input.
 
-use crate::error::{Error, Result};
 #[cfg(test)]
 use crate::{limits::Limits, msgpack::MsgValue};
 #[cfg(test)]
@@ -32,38 +32,40 @@ pub(crate) enum Head<'a> {
     Map { len: usize },
 }
 
-fn err(offset: usize, message: &str) -> Error {
-    Error::Msgpack {
-        offset,
-        message: message.to_owned(),
-    }
+#[inline]
+fn take(buf: &[u8], pos: usize, n: usize) -> Option<&[u8]> {
+    buf.get(pos..pos.checked_add(n)?)
 }
 
-fn take(buf: &[u8], pos: usize, n: usize) -> Result<&[u8]> {
-    pos.checked_add(n)
-        .and_then(|end| buf.get(pos..end))
-        .ok_or_else(|| err(pos, "truncated"))
-}
-
-fn be(buf: &[u8], pos: usize, n: usize) -> Result<u64> {
-    Ok(take(buf, pos, n)?.iter().fold(0u64, |a, x| (a << 8) | u64::from(*x)))
+#[inline]
+fn be(buf: &[u8], pos: usize, n: usize) -> Option<u64> {
+    Some(
+        take(buf, pos, n)?
+            .iter()
+            .fold(0u64, |a, x| (a << 8) | u64::from(*x)),
+    )
 }
 
 /// Reads the head of the value at `pos`; returns it and the offset just
-/// past the head (for str/bin: past the payload).
-pub(crate) fn head(buf: &[u8], pos: usize) -> Result<(Head<'_>, usize)> {
-    let m = *buf.get(pos).ok_or_else(|| err(pos, "truncated"))?;
+/// past the head (for str/bin: past the payload). `None` for truncated
+/// input, ext types and the unused marker `0xc1`.
+pub(crate) fn head(buf: &[u8], pos: usize) -> Option<(Head<'_>, usize)> {
+    let m = *buf.get(pos)?;
     let p = pos + 1;
-    let sized = |n: usize, at: usize| -> Result<(&[u8], usize)> { Ok((take(buf, at, n)?, at + n)) };
-    Ok(match m {
+    let sized = |n: usize, at: usize| -> Option<(&[u8], usize)> { Some((take(buf, at, n)?, at + n)) };
+    Some(match m {
         0x00..=0x7f => (Head::Int(i128::from(m)), p),
         0xe0..=0xff => (Head::Int(i128::from(m as i8)), p),
         0x80..=0x8f => (
-            Head::Map { len: usize::from(m & 0x0f) },
+            Head::Map {
+                len: usize::from(m & 0x0f),
+            },
             p,
         ),
         0x90..=0x9f => (
-            Head::Array { len: usize::from(m & 0x0f) },
+            Head::Array {
+                len: usize::from(m & 0x0f),
+            },
             p,
         ),
         0xa0..=0xbf => {
@@ -106,30 +108,65 @@ pub(crate) fn head(buf: &[u8], pos: usize) -> Result<(Head<'_>, usize)> {
             let len = be(buf, p, w)? as usize;
             (Head::Map { len }, p + w)
         }
-        _ => return Err(err(pos, "ext types and 0xc1 are refused")),
+        _ => return None,
     })
 }
 
 /// The offset just past the value at `pos` (containers skipped
-/// iteratively: a count, no stack).
-pub(crate) fn skip(buf: &[u8], mut pos: usize) -> Result<usize> {
+/// iteratively: a count, no stack). `None` for malformed input.
+pub(crate) fn skip(buf: &[u8], mut pos: usize) -> Option<usize> {
     let mut pending: u64 = 1;
     while pending > 0 {
         let (h, next) = head(buf, pos)?;
         pending -= 1;
         let items = match h {
-            Head::Array { len, .. } => len as u64,
-            Head::Map { len, .. } => 2 * len as u64,
+            Head::Array { len } => len as u64,
+            Head::Map { len } => 2 * len as u64,
             _ => 0,
         };
         pos = next;
         // every item takes at least one byte
         pending += items;
         if pending > (buf.len() - pos) as u64 {
-            return Err(err(pos, "container longer than the input"));
+            return None;
         }
     }
-    Ok(pos)
+    Some(pos)
+}
+
+/// Appends an integer in Python msgpack's smallest form (a fixint inline,
+/// others through [`crate::msgpack::write_int`]).
+#[inline]
+pub(crate) fn put_int(out: &mut Vec<u8>, i: i128) -> crate::Result<()> {
+    if (0..128).contains(&i) {
+        out.push(i as u8);
+        Ok(())
+    } else {
+        crate::msgpack::write_int(out, i)
+    }
+}
+
+/// Appends an array length (fixarray inline).
+#[inline]
+pub(crate) fn put_array_len(out: &mut Vec<u8>, n: usize) -> crate::Result<()> {
+    if n < 16 {
+        out.push(0x90 | n as u8);
+        Ok(())
+    } else {
+        crate::msgpack::write_array_len(out, n)
+    }
+}
+
+/// Appends a string (fixstr inline).
+#[inline]
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) -> crate::Result<()> {
+    if s.len() < 32 {
+        out.push(0xa0 | s.len() as u8);
+        out.extend_from_slice(s.as_bytes());
+        Ok(())
+    } else {
+        crate::msgpack::write_str(out, s)
+    }
 }
 
 /// A position in an encoded header, read forward one msgpack item at a
@@ -163,9 +200,26 @@ impl<'a> RawCursor<'a> {
 
     #[inline]
     fn next_head(&mut self) -> Option<Head<'a>> {
-        let (h, next) = head(self.buf, self.pos).ok()?;
+        let (h, next) = head(self.buf, self.pos)?;
         self.pos = next;
         Some(h)
+    }
+
+    #[inline]
+    fn marker(&self) -> Option<u8> {
+        self.buf.get(self.pos).copied()
+    }
+
+    /// Consumes `lit` if the input continues with exactly these bytes.
+    #[inline]
+    pub fn eat(&mut self, lit: &[u8]) -> bool {
+        match self.buf.get(self.pos..) {
+            Some(rest) if rest.starts_with(lit) => {
+                self.pos += lit.len();
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Reads a string.
@@ -180,6 +234,14 @@ impl<'a> RawCursor<'a> {
     /// Reads a string's bytes (not checked for UTF-8).
     #[inline]
     pub fn str_bytes(&mut self) -> Option<&'a [u8]> {
+        let m = self.marker()?;
+        if m & 0xe0 == 0xa0 {
+            // fixstr, the form of every header key
+            let start = self.pos + 1;
+            let s = self.buf.get(start..start + usize::from(m & 0x1f))?;
+            self.pos = start + s.len();
+            return Some(s);
+        }
         match self.next_head()? {
             Head::Str(s) => Some(s),
             _ => None,
@@ -198,6 +260,11 @@ impl<'a> RawCursor<'a> {
     /// Reads an integer.
     #[inline]
     pub fn int(&mut self) -> Option<i128> {
+        let m = self.marker()?;
+        if m < 0x80 {
+            self.pos += 1;
+            return Some(i128::from(m));
+        }
         match self.next_head()? {
             Head::Int(i) => Some(i),
             _ => None,
@@ -207,6 +274,11 @@ impl<'a> RawCursor<'a> {
     /// Reads a boolean.
     #[inline]
     pub fn bool(&mut self) -> Option<bool> {
+        let m = self.marker()?;
+        if m == 0xc2 || m == 0xc3 {
+            self.pos += 1;
+            return Some(m == 0xc3);
+        }
         match self.next_head()? {
             Head::Bool(b) => Some(b),
             _ => None,
@@ -216,6 +288,11 @@ impl<'a> RawCursor<'a> {
     /// Reads an array's length; its items follow.
     #[inline]
     pub fn array_len(&mut self) -> Option<usize> {
+        let m = self.marker()?;
+        if m & 0xf0 == 0x90 {
+            self.pos += 1;
+            return Some(usize::from(m & 0x0f));
+        }
         match self.next_head()? {
             Head::Array { len, .. } => Some(len),
             _ => None,
@@ -225,6 +302,11 @@ impl<'a> RawCursor<'a> {
     /// Reads a map's length; its keys and values follow, alternating.
     #[inline]
     pub fn map_len(&mut self) -> Option<usize> {
+        let m = self.marker()?;
+        if m & 0xf0 == 0x80 {
+            self.pos += 1;
+            return Some(usize::from(m & 0x0f));
+        }
         match self.next_head()? {
             Head::Map { len, .. } => Some(len),
             _ => None,
@@ -233,7 +315,7 @@ impl<'a> RawCursor<'a> {
 
     /// Skips one value (containers included, iteratively).
     pub fn skip_value(&mut self) -> Option<()> {
-        self.pos = skip(self.buf, self.pos).ok()?;
+        self.pos = skip(self.buf, self.pos)?;
         Some(())
     }
 
@@ -299,7 +381,10 @@ mod tests {
             ("b".into(), MsgValue::Str("hello".into())),
         ]));
         for cut in 0..good.len() {
-            assert!(RawCursor::new(&good[..cut]).value_bytes().is_none(), "cut at {cut}");
+            assert!(
+                RawCursor::new(&good[..cut]).value_bytes().is_none(),
+                "cut at {cut}"
+            );
         }
         // a container claiming more items than there are bytes
         let huge = [0xdd, 0xff, 0xff, 0xff, 0xff, 0x01];

@@ -89,13 +89,19 @@ pub trait DaskDeserialize: Sized {
 
     /// The allocation-free path of collections: decodes a value that
     /// travels as exactly one frame from its encoded header at `cur`,
-    /// leaving `cur` after it. `None` when the fast path does not apply;
+    /// pushes it onto `out` (built in place: no moves of large values) and
+    /// leaves `cur` after it. `false` when the fast path does not apply;
     /// the collection then decodes its header as a tree, which reports any
     /// error precisely. Not meant to be implemented outside this crate.
     #[doc(hidden)]
-    fn __deserialize_one_frame(cur: &mut RawCursor<'_>, frame: &Bytes, limits: &Limits) -> Option<Self> {
-        let _ = (cur, frame, limits);
-        None
+    fn __deserialize_one_frame_into(
+        cur: &mut RawCursor<'_>,
+        frame: &Bytes,
+        limits: &Limits,
+        out: &mut Vec<Self>,
+    ) -> bool {
+        let _ = (cur, frame, limits, out);
+        false
     }
 
     /// Decodes with default [`Limits`].
@@ -304,7 +310,7 @@ pub(crate) struct SeqWriter {
 impl SeqWriter {
     /// A writer for `n` items.
     pub(crate) fn new(n: usize) -> Result<Self> {
-        let mut out = Vec::with_capacity(n.saturating_mul(128).min(1 << 24) + 32);
+        let mut out = Vec::with_capacity(64);
         out.extend_from_slice(b"\x84\xabsub-headers");
         crate::msgpack::write_array_len(&mut out, n)?;
         Ok(SeqWriter {
@@ -323,8 +329,16 @@ impl SeqWriter {
         frames: &mut Vec<Frame<'a>>,
     ) -> Result<()> {
         let before = frames.len();
+        let at = self.out.len();
         item.__serialize_raw(frames, &mut self.out)?;
-        crate::msgpack::write_int(&mut self.lengths, (frames.len() - before) as i128)?;
+        if self.written == 0 {
+            // items of a collection tend to have headers of one size; the
+            // frame lengths (1-3 bytes each) and the last keys follow
+            let room = (self.out.len() - at).saturating_mul(self.expected.saturating_sub(1));
+            self.out
+                .reserve(room.saturating_add(self.expected.saturating_mul(3)).min(1 << 28) + 64);
+        }
+        crate::raw::put_int(&mut self.lengths, (frames.len() - before) as i128)?;
         self.written += 1;
         Ok(())
     }
@@ -337,7 +351,8 @@ impl SeqWriter {
                 self.expected, self.written
             )));
         }
-        self.out.extend_from_slice(b"\xadis-collection\xc3\xadframe-lengths");
+        self.out
+            .extend_from_slice(b"\xadis-collection\xc3\xadframe-lengths");
         crate::msgpack::write_array_len(&mut self.out, self.expected)?;
         self.out.extend_from_slice(&self.lengths);
         self.out.extend_from_slice(b"\xaftype-serialized");
@@ -352,6 +367,8 @@ pub(crate) fn serialize_seq<'a, T: DaskSerialize + 'a>(
     frames: &mut Vec<Frame<'a>>,
 ) -> Result<Header> {
     let mut w = SeqWriter::new(items.len())?;
+    // most items travel as one frame
+    frames.reserve(items.len());
     for item in items {
         w.item(item, frames)?;
     }
@@ -382,7 +399,9 @@ fn seq_one_frame<'h, T: DaskDeserialize>(
     }
     let mut items = Vec::with_capacity(n);
     for f in frames {
-        items.push(T::__deserialize_one_frame(&mut c, f, &inner)?);
+        if !T::__deserialize_one_frame_into(&mut c, f, &inner, &mut items) {
+            return None;
+        }
     }
     let (mut collection, mut lengths, mut kind) = (false, false, None);
     for _ in 1..entries {

@@ -387,32 +387,43 @@ impl NdArray {
             return Ok(None);
         }
         let start = self.min_offset();
-        Ok(Some(self.data.slice(start..start + self.size() * self.dtype.itemsize())))
+        Ok(Some(
+            self.data
+                .slice(start..start + self.size() * self.dtype.itemsize()),
+        ))
     }
 
-    /// A view of `frame` as an array of `dtype` (a typed decoder's fast
-    /// path), checked like [`NdArray::dask_decode`] checks it; `None` when
-    /// the extent does not fit the frame.
-    pub(crate) fn typed_view(
-        dtype: &DType,
+    /// Does an array of `shape` and `strides` starting at offset 0 fit a
+    /// frame of `len` bytes? The check of [`NdArray::dask_decode`] (a
+    /// typed decoder's fast path runs it before [`NdArray::view_parts`]).
+    #[inline(always)]
+    pub(crate) fn view_fits(itemsize: usize, shape: &[usize], strides: &[isize], len: usize) -> bool {
+        match (shape, strides) {
+            // the common 1-d contiguous case of check_extent, without its
+            // wide arithmetic
+            ([d], [s]) if *s == itemsize as isize => d.checked_mul(itemsize).is_some_and(|n| n <= len),
+            _ => shape.len() == strides.len() && check_extent(itemsize, shape, strides, 0, len).is_ok(),
+        }
+    }
+
+    /// A view of `frame` from parts [`NdArray::view_fits`] accepted.
+    #[inline(always)]
+    pub(crate) fn view_parts(
+        dtype: DType,
         shape: Dims<usize>,
         strides: Dims<isize>,
-        frame: &Bytes,
+        frame: Bytes,
         writeable: bool,
-    ) -> Option<NdArray> {
-        if shape.len() != strides.len() {
-            return None;
-        }
-        check_extent(dtype.itemsize(), &shape, &strides, 0, frame.len()).ok()?;
-        Some(NdArray {
-            dtype: dtype.clone(),
+    ) -> NdArray {
+        NdArray {
+            dtype,
             shape,
             strides,
             offset: 0,
-            data: frame.clone(),
+            data: frame,
             writeable,
             objects: None,
-        })
+        }
     }
 
     /// The lowest byte offset any element occupies (with contiguous arrays
@@ -571,24 +582,25 @@ pub(crate) fn write_dask_header(
     strides: &[isize],
     writeable: bool,
 ) -> Result<bool> {
-    use crate::msgpack::{write_array_len, write_int, write_str};
+    use crate::raw::{put_array_len, put_int, put_str};
     let tail = ndarray_header_tail();
     if tail.is_empty() {
         return Ok(false);
     }
     let mark = out.len();
+    out.reserve(64 + tail.len() + 9 * (shape.len() + strides.len()));
     let write = |out: &mut Vec<u8>| -> Result<()> {
         out.extend_from_slice(b"\x84\xaasub-header\x84\xa5dtype\x92\x00");
-        write_str(out, dtype)?;
+        put_str(out, dtype)?;
         out.extend_from_slice(b"\xa5shape");
-        write_array_len(out, shape.len())?;
+        put_array_len(out, shape.len())?;
         for d in shape {
-            write_int(out, *d as i128)?;
+            put_int(out, *d as i128)?;
         }
         out.extend_from_slice(b"\xa7strides");
-        write_array_len(out, strides.len())?;
+        put_array_len(out, strides.len())?;
         for s in strides {
-            write_int(out, *s as i128)?;
+            put_int(out, *s as i128)?;
         }
         out.extend_from_slice(b"\xa9writeable\x91");
         out.push(if writeable { 0xc3 } else { 0xc2 });
@@ -606,7 +618,7 @@ pub(crate) fn write_dask_header(
 
 /// `type`, `type-serialized` and `serializer` of a numpy header, encoded
 /// once (empty if that failed, which disables the direct writer).
-fn ndarray_header_tail() -> &'static [u8] {
+pub(crate) fn ndarray_header_tail() -> &'static [u8] {
     static TAIL: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     TAIL.get_or_init(|| {
         let mut t = b"\xa4type\xadnumpy.ndarray\xaftype-serialized".to_vec();

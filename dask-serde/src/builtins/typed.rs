@@ -4,6 +4,7 @@
 use std::marker::PhantomData;
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use crate::builtins::ndarray::{DType, Dims, NdArray};
 use crate::error::{Error, Result};
@@ -56,7 +57,8 @@ macro_rules! cached_dtype {
     () => {
         fn __dtype() -> Option<&'static DType> {
             static D: std::sync::OnceLock<Option<DType>> = std::sync::OnceLock::new();
-            D.get_or_init(|| DType::parse_static(Self::DTYPE).ok()).as_ref()
+            D.get_or_init(|| DType::parse_static(Self::DTYPE).ok())
+                .as_ref()
         }
     };
 }
@@ -188,7 +190,13 @@ fn serialize_slice_raw<'a, T: Element>(
     out: &mut Vec<u8>,
 ) -> Result<()> {
     if items.is_empty()
-        || !crate::builtins::ndarray::write_dask_header(out, T::DTYPE, &[items.len()], &[T::SIZE as isize], true)?
+        || !crate::builtins::ndarray::write_dask_header(
+            out,
+            T::DTYPE,
+            &[items.len()],
+            &[T::SIZE as isize],
+            true,
+        )?
     {
         return serialize_slice(items, frames).write_msgpack(out);
     }
@@ -225,16 +233,31 @@ fn to_vec<T: Element>(nd: &NdArray, swap: bool) -> Vec<T> {
 /// in place at `c` and checked against `frame` exactly as the tree path
 /// checks it. `None` for anything else (other dtypes, broadcasting,
 /// pickled arrays, extra keys), which the tree path then handles.
+#[inline(always)]
 fn read_array_fast<T: Element>(c: &mut RawCursor<'_>, frame: &Bytes) -> Option<NdArray> {
+    let (shape, strides, writeable) = read_array_header_fast::<T>(c)?;
+    let dtype = T::__dtype()?;
+    NdArray::view_fits(T::SIZE, &shape, &strides, frame.len())
+        .then(|| NdArray::view_parts(dtype.clone(), shape, strides, frame.clone(), writeable))
+}
+
+/// The shape, strides and writeable flag of a header [`read_array_fast`]
+/// accepts.
+#[inline(always)]
+fn read_array_header_fast<T: Element>(c: &mut RawCursor<'_>) -> Option<(Dims<usize>, Dims<isize>, bool)> {
+    let start = c.clone();
+    if let Some(parts) = read_canonical_header::<T>(c) {
+        return Some(parts);
+    }
+    // the same header with other key orders or encodings
+    *c = start;
     let entries = c.map_len()?;
-    let (mut nd, mut ty, mut ts, mut ser) = (None, false, false, false);
+    let mut sub = None;
+    let (mut ty, mut ts, mut ser) = (false, false, false);
     for _ in 0..entries {
         match c.str_bytes()? {
-            b"sub-header" if nd.is_none() => nd = Some(read_sub_header_fast::<T>(c, frame)?),
-            b"type" if !ty => {
-                ty = true;
-                c.skip_value()?;
-            }
+            b"sub-header" if sub.is_none() => sub = Some(read_sub_header_fast::<T>(c)?),
+            b"type" if !ty => ty = c.str_bytes().is_some(),
             b"type-serialized" if !ts => {
                 ts = c.bin()? == &crate::family::dask::cached_type_serialized_ref(ndarray_class())?[..];
             }
@@ -242,16 +265,48 @@ fn read_array_fast<T: Element>(c: &mut RawCursor<'_>, frame: &Bytes) -> Option<N
             _ => return None,
         }
     }
-    if ts && ser {
-        nd
-    } else {
-        None
+    (ts && ser).then_some(sub?)
+}
+
+/// An array of integers that fit `I` (a shape or strides).
+#[inline]
+fn read_dims<I: TryFrom<i128>>(c: &mut RawCursor<'_>) -> Option<SmallVec<[I; 4]>> {
+    let n = c.array_len()?;
+    let mut v = SmallVec::new();
+    for _ in 0..n {
+        v.push(I::try_from(c.int()?).ok()?);
     }
+    Some(v)
+}
+
+/// The header exactly as Dask (and this crate) write it: constant bytes
+/// around the shape, strides and writeable flag, matched by comparing
+/// bytes instead of reading keys.
+#[inline(always)]
+fn read_canonical_header<T: Element>(c: &mut RawCursor<'_>) -> Option<(Dims<usize>, Dims<isize>, bool)> {
+    if !(c.eat(b"\x84\xaasub-header\x84\xa5dtype\x92\x00")
+        && c.str_bytes()? == T::DTYPE.as_bytes()
+        && c.eat(b"\xa5shape"))
+    {
+        return None;
+    }
+    let shape = read_dims::<usize>(c)?;
+    if !c.eat(b"\xa7strides") {
+        return None;
+    }
+    let strides = read_dims::<isize>(c)?;
+    if !c.eat(b"\xa9writeable\x91") {
+        return None;
+    }
+    let writeable = c.bool()?;
+    let tail = crate::builtins::ndarray::ndarray_header_tail();
+    (!tail.is_empty() && c.eat(tail)).then_some((shape, strides, writeable))
 }
 
 /// The sub-header `{dtype, shape, strides, writeable}` of
 /// [`read_array_fast`].
-fn read_sub_header_fast<T: Element>(c: &mut RawCursor<'_>, frame: &Bytes) -> Option<NdArray> {
+#[inline]
+fn read_sub_header_fast<T: Element>(c: &mut RawCursor<'_>) -> Option<(Dims<usize>, Dims<isize>, bool)> {
     if c.map_len()? != 4 {
         return None;
     }
@@ -264,22 +319,8 @@ fn read_sub_header_fast<T: Element>(c: &mut RawCursor<'_>, frame: &Bytes) -> Opt
                     return None;
                 }
             }
-            b"shape" if shape.is_none() => {
-                let n = c.array_len()?;
-                let mut v = Dims::<usize>::new();
-                for _ in 0..n {
-                    v.push(usize::try_from(c.int()?).ok()?);
-                }
-                shape = Some(v);
-            }
-            b"strides" if strides.is_none() => {
-                let n = c.array_len()?;
-                let mut v = Dims::<isize>::new();
-                for _ in 0..n {
-                    v.push(isize::try_from(c.int()?).ok()?);
-                }
-                strides = Some(v);
-            }
+            b"shape" if shape.is_none() => shape = Some(read_dims::<usize>(c)?),
+            b"strides" if strides.is_none() => strides = Some(read_dims::<isize>(c)?),
             b"writeable" if writeable.is_none() => {
                 if c.array_len()? != 1 {
                     return None;
@@ -289,7 +330,7 @@ fn read_sub_header_fast<T: Element>(c: &mut RawCursor<'_>, frame: &Bytes) -> Opt
             _ => return None,
         }
     }
-    NdArray::typed_view(T::__dtype()?, shape?, strides?, frame, writeable?)
+    Some((shape?, strides?, writeable?))
 }
 
 macro_rules! vec_impls {
@@ -321,9 +362,19 @@ macro_rules! vec_impls {
                 }
                 Ok(to_vec(&nd, swap))
             }
-            fn __deserialize_one_frame(c: &mut RawCursor<'_>, frame: &Bytes, _: &Limits) -> Option<Self> {
-                let nd = read_array_fast::<$t>(c, frame)?;
-                (nd.shape().len() == 1).then(|| to_vec(&nd, false))
+            fn __deserialize_one_frame_into(
+                c: &mut RawCursor<'_>,
+                frame: &Bytes,
+                _: &Limits,
+                out: &mut Vec<Self>,
+            ) -> bool {
+                match read_array_fast::<$t>(c, frame) {
+                    Some(nd) if nd.shape().len() == 1 => {
+                        out.push(to_vec(&nd, false));
+                        true
+                    }
+                    _ => false,
+                }
             }
         }
     )*};
@@ -531,10 +582,31 @@ impl<T: Element> DaskDeserialize for Array<T> {
         let (nd, _) = decode_nd::<T>(header, frames, limits)?;
         Array::from_ndarray(nd)
     }
-    fn __deserialize_one_frame(c: &mut RawCursor<'_>, frame: &Bytes, _: &Limits) -> Option<Self> {
-        let nd = read_array_fast::<T>(c, frame)?;
+    #[inline(always)]
+    fn __deserialize_one_frame_into(
+        c: &mut RawCursor<'_>,
+        frame: &Bytes,
+        _: &Limits,
+        out: &mut Vec<Self>,
+    ) -> bool {
+        let Some((shape, strides, writeable)) = read_array_header_fast::<T>(c) else {
+            return false;
+        };
+        let Some(dtype) = T::__dtype() else {
+            return false;
+        };
+        let align = std::mem::align_of::<T>();
         // a misaligned frame is copied by the tree path
-        Self::aligned(&nd).then_some(Array { nd, _t: PhantomData })
+        let aligned =
+            (frame.as_ptr() as usize) % align == 0 && strides.iter().all(|s| s.unsigned_abs() % align == 0);
+        if !aligned || !NdArray::view_fits(T::SIZE, &shape, &strides, frame.len()) {
+            return false;
+        }
+        out.push(Array {
+            nd: NdArray::view_parts(dtype.clone(), shape, strides, frame.clone(), writeable),
+            _t: PhantomData,
+        });
+        true
     }
 }
 
