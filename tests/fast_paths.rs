@@ -311,3 +311,26 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn collection_frames_borrow_the_arrays() {
+    use dask_serde::Frame;
+    let typed: Vec<Array<f64>> = (1..20).map(|n| Array::from_vec(vec![2.0; n])).collect();
+    let s = typed.dask_serialize().unwrap();
+    for (a, f) in typed.iter().zip(&s.frames) {
+        // no copy and no reference count: the frame borrows the array's Bytes
+        assert!(matches!(f, Frame::SharedRef(_)));
+        assert_eq!(f.as_ptr(), a.as_slice().unwrap().as_ptr().cast::<u8>());
+    }
+    // owning the frames shares the memory (a reference count, no copy)
+    let owned = s.frame_bytes();
+    for (a, f) in typed.iter().zip(&owned) {
+        assert!(a.shares_frame(f));
+    }
+    // a view into part of a buffer is sent as that part
+    let data = Bytes::from((0..64u8).collect::<Vec<u8>>());
+    let part = NdArray::new("|u1", vec![8], vec![1], 16, data.clone()).unwrap();
+    let parts = vec![part];
+    let s = parts.dask_serialize().unwrap();
+    assert!(matches!(&s.frames[0], Frame::Shared(b) if b.as_ptr() == data[16..].as_ptr() && b.len() == 8));
+}

@@ -4,8 +4,10 @@ use std::ops::Deref;
 
 use bytes::Bytes;
 
-/// One frame on the send side: either borrowed from the value being
-/// serialized (no copy at all) or a shared [`Bytes`] buffer.
+/// One frame on the send side: borrowed from the value being serialized
+/// (no copy at all), a borrowed [`Bytes`] the value holds (no copy, and no
+/// reference count taken until the frame must own its data), or a shared
+/// [`Bytes`] buffer.
 ///
 /// Receive-side frames are always plain [`Bytes`].
 ///
@@ -26,14 +28,20 @@ pub enum Frame<'a> {
     Borrowed(&'a [u8]),
     /// Reference-counted shared buffer.
     Shared(Bytes),
+    /// A shared buffer borrowed from the serialized value: becomes
+    /// [`Frame::Shared`] by cloning the handle (a reference count, never a
+    /// copy of the data).
+    SharedRef(&'a Bytes),
 }
 
 impl Frame<'_> {
-    /// Converts into [`Bytes`]: free for `Shared`, one copy for `Borrowed`.
+    /// Converts into [`Bytes`]: free for `Shared`, a reference count for
+    /// `SharedRef`, one copy for `Borrowed`.
     pub fn into_bytes(self) -> Bytes {
         match self {
             Frame::Borrowed(b) => Bytes::copy_from_slice(b),
             Frame::Shared(b) => b,
+            Frame::SharedRef(b) => b.clone(),
         }
     }
 
@@ -47,6 +55,7 @@ impl Frame<'_> {
         match self {
             Frame::Borrowed(b) => b,
             Frame::Shared(b) => b,
+            Frame::SharedRef(b) => b,
         }
     }
 }

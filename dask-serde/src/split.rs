@@ -432,6 +432,7 @@ fn slice_frame<'a>(f: &Frame<'a>, r: std::ops::Range<usize>) -> Frame<'a> {
     match f {
         Frame::Borrowed(b) => Frame::Borrowed(&b[r]),
         Frame::Shared(b) => Frame::Shared(b.slice(r)),
+        Frame::SharedRef(b) => Frame::Shared(b.slice(r)),
     }
 }
 

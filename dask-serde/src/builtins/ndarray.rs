@@ -374,7 +374,7 @@ impl NdArray {
     /// msgpack: appends the whole `dask`-family header to `out`, byte for
     /// byte what encoding its tree gives, and returns the frame. `None`
     /// (nothing written) when the general path is needed.
-    pub(crate) fn dask_header_fast(&self, out: &mut Vec<u8>) -> Result<Option<Bytes>> {
+    pub(crate) fn dask_header_fast(&self, out: &mut Vec<u8>) -> Result<Option<Frame<'_>>> {
         if self.objects.is_some()
             || self.dtype.needs_pickle()
             || self.shape.is_empty()
@@ -387,10 +387,13 @@ impl NdArray {
             return Ok(None);
         }
         let start = self.min_offset();
-        Ok(Some(
-            self.data
-                .slice(start..start + self.size() * self.dtype.itemsize()),
-        ))
+        let n = self.size() * self.dtype.itemsize();
+        Ok(Some(if start == 0 && n == self.data.len() {
+            // the whole buffer: borrowed, no reference count taken
+            Frame::SharedRef(&self.data)
+        } else {
+            Frame::Shared(self.data.slice(start..start + n))
+        }))
     }
 
     /// Does an array of `shape` and `strides` starting at offset 0 fit a

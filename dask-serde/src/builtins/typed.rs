@@ -368,13 +368,23 @@ macro_rules! vec_impls {
                 _: &Limits,
                 out: &mut Vec<Self>,
             ) -> bool {
-                match read_array_fast::<$t>(c, frame) {
-                    Some(nd) if nd.shape().len() == 1 => {
-                        out.push(to_vec(&nd, false));
-                        true
-                    }
-                    _ => false,
+                let Some((shape, strides, _)) = read_array_header_fast::<$t>(c) else {
+                    return false;
+                };
+                if shape.len() != 1 || !NdArray::view_fits(<$t>::SIZE, &shape, &strides, frame.len()) {
+                    return false;
                 }
+                if strides[0] == <$t>::SIZE as isize {
+                    // contiguous: one copy straight out of the frame
+                    out.push(<$t>::collect(&frame[..shape[0] * <$t>::SIZE]));
+                    return true;
+                }
+                let Some(dtype) = <$t>::__dtype() else {
+                    return false;
+                };
+                let nd = NdArray::view_parts(dtype.clone(), shape, strides, frame.clone(), true);
+                out.push(to_vec(&nd, false));
+                true
             }
         }
     )*};
@@ -620,7 +630,7 @@ impl DaskSerialize for NdArray {
     fn __serialize_raw<'a>(&'a self, frames: &mut Vec<Frame<'a>>, out: &mut Vec<u8>) -> Result<()> {
         match self.dask_header_fast(out)? {
             Some(frame) => {
-                frames.push(Frame::Shared(frame));
+                frames.push(frame);
                 Ok(())
             }
             None => self.serialize_into(frames)?.write_msgpack(out),
