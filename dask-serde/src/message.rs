@@ -85,15 +85,10 @@ impl DumpsOptions {
     }
 
     fn compression(&self) -> CompressionOptions {
-        let codec = match self.context.as_ref().and_then(Context::compression) {
-            Some(c) => c.map(str::to_owned),
-            None => Some("auto".to_owned()),
-        };
-        CompressionOptions {
-            codec,
-            zstd_level: self.zstd_level,
-            ..CompressionOptions::default()
-        }
+        compression_options(
+            self.context.as_ref().and_then(Context::compression),
+            self.zstd_level,
+        )
     }
 
     fn serialize_options(&self) -> SerializeOptions {
@@ -103,6 +98,20 @@ impl DumpsOptions {
             context: self.context.clone(),
             iterate_collection: None,
         }
+    }
+}
+
+/// The payload compression of [`DumpsOptions`] from its context's
+/// `compression` entry (`None` when the context has none: Dask's "auto").
+pub(crate) fn compression_options(codec: Option<Option<&str>>, zstd_level: i32) -> CompressionOptions {
+    let codec = match codec {
+        Some(c) => c.map(str::to_owned),
+        None => Some("auto".to_owned()),
+    };
+    CompressionOptions {
+        codec,
+        zstd_level,
+        ..CompressionOptions::default()
     }
 }
 
@@ -233,6 +242,37 @@ pub fn loads(frames: &[Bytes], opts: &LoadsOptions) -> Result<Value> {
     Registry::global().loads(frames, opts)
 }
 
+/// Frames 0 up to this size are written into a per-thread buffer and
+/// copied out into an exactly sized frame; larger ones are handed over.
+const FRAME0_COPY_MAX: usize = 16 << 10;
+
+thread_local! {
+    static FRAME0: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Runs `write` on an empty buffer and returns its result and the bytes
+/// written as frame 0.
+///
+/// A small frame is copied out of a per-thread buffer that keeps its
+/// room between calls: one allocation of the exact size, where writing
+/// into a fresh vector costs its growth steps plus the separate block
+/// `Bytes` needs for a vector with spare room.
+pub(crate) fn write_frame0<R>(write: impl FnOnce(&mut Vec<u8>) -> R) -> (R, Bytes) {
+    // taken, not borrowed: a nested call (a payload writing a message)
+    // simply starts from an empty buffer
+    let mut buf = FRAME0.take();
+    buf.clear();
+    let r = write(&mut buf);
+    if buf.len() > FRAME0_COPY_MAX {
+        return (r, Bytes::from(buf));
+    }
+    let frame = Bytes::copy_from_slice(&buf);
+    if buf.capacity() <= FRAME0_COPY_MAX {
+        FRAME0.set(buf);
+    }
+    (r, frame)
+}
+
 /// Appends a `to_serialize` payload: split, compress, then the sub-header
 /// (with `compression` and `num-sub-frames`) and the frames. Returns the
 /// index of the sub-header frame.
@@ -275,7 +315,8 @@ pub(crate) fn push_serialized(
 struct Encoder<'r> {
     registry: &'r Registry,
     opts: &'r DumpsOptions,
-    compression: CompressionOptions,
+    /// made on the first payload
+    compression: Option<CompressionOptions>,
     frames: Vec<Bytes>,
     /// second pass: wrap unencodable values in ToPickle
     safe: bool,
@@ -445,7 +486,8 @@ impl Encoder<'_> {
         let s = self
             .registry
             .serialize_at(v, &sopts.iterate_collection(Some(true)), 0)?;
-        push_serialized(&mut self.frames, s, self.opts.frame_split_size, &self.compression)
+        let compression = self.compression.get_or_insert_with(|| self.opts.compression());
+        push_serialized(&mut self.frames, s, self.opts.frame_split_size, compression)
     }
 
     fn opaque_payload(&mut self, o: &Opaque) -> Result<usize> {
@@ -463,7 +505,8 @@ impl Encoder<'_> {
         let mut frames = Vec::with_capacity(buffers.len());
         let mut compression = Vec::with_capacity(buffers.len());
         for b in buffers {
-            let (codec, out) = maybe_compress(Frame::Shared(b), &self.compression)?;
+            let opts = self.compression.get_or_insert_with(|| self.opts.compression());
+            let (codec, out) = maybe_compress(Frame::Shared(b), opts)?;
             compression.push(codec.map_or(MsgValue::Nil, |c| MsgValue::Str(c.to_owned())));
             frames.push(out.into_bytes());
         }
@@ -488,32 +531,30 @@ impl Registry {
         let mut enc = Encoder {
             registry: self,
             opts,
-            compression: opts.compression(),
+            compression: None,
             frames: vec![Bytes::new()],
             safe: false,
         };
-        let mut out = Vec::with_capacity(256);
-        match enc.encode_to(msg, &mut out, 0) {
-            Ok(()) => {}
-            Err(EncErr::Fatal(e)) => return Err(e),
+        let (written, frame0) = write_frame0(|out| match enc.encode_to(msg, out, 0) {
+            Ok(()) => Ok(()),
+            Err(EncErr::Fatal(e)) => Err(e),
             Err(EncErr::Unencodable) => {
                 // Dask re-encodes frame 0 from scratch, wrapping what msgpack
                 // cannot carry in ToPickle; frames appended by the first
                 // attempt stay in the output, unreferenced
                 enc.safe = true;
                 out.clear();
-                match enc.encode_to(msg, &mut out, 0) {
-                    Ok(()) => {}
-                    Err(EncErr::Fatal(e)) => return Err(e),
-                    Err(EncErr::Unencodable) => {
-                        return Err(Error::Encode(
-                            "message holds a value that cannot be encoded".into(),
-                        ))
-                    }
+                match enc.encode_to(msg, out, 0) {
+                    Ok(()) => Ok(()),
+                    Err(EncErr::Fatal(e)) => Err(e),
+                    Err(EncErr::Unencodable) => Err(Error::Encode(
+                        "message holds a value that cannot be encoded".into(),
+                    )),
                 }
             }
-        }
-        enc.frames[0] = Bytes::from(out);
+        });
+        written?;
+        enc.frames[0] = frame0;
         Ok(enc.frames)
     }
 
