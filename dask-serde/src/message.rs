@@ -312,6 +312,24 @@ pub(crate) fn push_serialized(
     Ok(offset)
 }
 
+/// Writes `v` if it is a string, a float, an integer msgpack can carry,
+/// `None` or a bool (exactly as [`Encoder::encode_to`] would) and returns
+/// `true`; returns `false` for anything else, writing nothing. Cannot
+/// fail, so the callers' frames stay small.
+#[inline(always)]
+fn write_plain(out: &mut Vec<u8>, v: &Value) -> bool {
+    use crate::msgpack::{write_bool, write_f64, write_int_in_range, write_nil, write_str_fitting};
+    match v {
+        Value::Str(s) if s.len() as u64 <= u64::from(u32::MAX) => write_str_fitting(out, s),
+        Value::Float(f) => write_f64(out, *f),
+        Value::Int(i) if (INT_MIN..=INT_MAX).contains(i) => write_int_in_range(out, *i),
+        Value::None => write_nil(out),
+        Value::Bool(b) => write_bool(out, *b),
+        _ => return false,
+    }
+    true
+}
+
 struct Encoder<'r> {
     registry: &'r Registry,
     opts: &'r DumpsOptions,
@@ -320,6 +338,12 @@ struct Encoder<'r> {
     frames: Vec<Bytes>,
     /// second pass: wrap unencodable values in ToPickle
     safe: bool,
+}
+
+#[cold]
+#[inline(never)]
+fn too_deep() -> EncErr {
+    EncErr::Fatal(Error::Encode("message nested more than 511 levels deep".into()))
 }
 
 /// A value msgpack cannot encode (Python's `TypeError` from the packer).
@@ -373,28 +397,51 @@ impl Encoder<'_> {
     /// common containers and scalars; special leaves go through
     /// [`Encoder::encode_leaf`]).
     fn encode_to(&mut self, v: &Value, out: &mut Vec<u8>, depth: usize) -> std::result::Result<(), EncErr> {
-        use crate::msgpack::{
-            write_array_len, write_bin, write_bool, write_f64, write_int, write_map_len, write_nil, write_str,
-        };
+        use crate::msgpack::{write_array_len, write_map_len};
         if depth > 511 {
-            return Err(EncErr::Fatal(Error::Encode(
-                "message nested more than 511 levels deep".into(),
-            )));
+            return Err(too_deep());
         }
+        // children that are strings, numbers, None or bools are written
+        // right here (most of a message), unless they are too deep: then
+        // the call below reports it
+        let inline = depth < 511;
         match v {
             Value::List(items) | Value::Tuple(items) => {
                 write_array_len(out, items.len())?;
                 for i in items {
-                    self.encode_to(i, out, depth + 1)?;
+                    if !(inline && write_plain(out, i)) {
+                        self.encode_to(i, out, depth + 1)?;
+                    }
                 }
             }
             Value::Dict(entries) => {
                 write_map_len(out, entries.len())?;
                 for (k, val) in entries {
-                    self.encode_to(k, out, depth + 1)?;
-                    self.encode_to(val, out, depth + 1)?;
+                    if !(inline && write_plain(out, k)) {
+                        self.encode_to(k, out, depth + 1)?;
+                    }
+                    if !(inline && write_plain(out, val)) {
+                        self.encode_to(val, out, depth + 1)?;
+                    }
                 }
             }
+            other => self.encode_scalar(other, out, depth)?,
+        }
+        Ok(())
+    }
+
+    /// [`Encoder::encode_to`] of anything but a list, tuple or dict (out of
+    /// line: keeps the recursive function's frame small, also in debug
+    /// builds, where 511 levels must fit in a 2 MiB stack).
+    #[inline(never)]
+    fn encode_scalar(
+        &mut self,
+        v: &Value,
+        out: &mut Vec<u8>,
+        depth: usize,
+    ) -> std::result::Result<(), EncErr> {
+        use crate::msgpack::{write_bin, write_bool, write_f64, write_int, write_nil, write_str};
+        match v {
             Value::None => write_nil(out),
             Value::Bool(b) => write_bool(out, *b),
             Value::Int(i) if (INT_MIN..=INT_MAX).contains(i) => write_int(out, *i)?,
@@ -1426,6 +1473,21 @@ mod one_pass_tests {
                 f[0] = Bytes::from(b);
                 check(&f, &opts);
             }
+        }
+    }
+
+    #[test]
+    fn dumps_refuses_leaves_past_511_levels() {
+        for leaf in [Value::from("s"), Value::from(1), Value::None, Value::Float(0.5)] {
+            let mut v = leaf;
+            for _ in 0..511 {
+                v = Value::List(vec![v]);
+            }
+            let opts = DumpsOptions::new();
+            let frames = dumps(&v, &opts).unwrap();
+            assert!(frames[0][..511].iter().all(|b| *b == 0x91));
+            let deeper = Value::List(vec![v]);
+            assert!(matches!(dumps(&deeper, &opts), Err(Error::Encode(_))));
         }
     }
 

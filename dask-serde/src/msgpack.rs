@@ -463,6 +463,18 @@ pub(crate) fn write_int(out: &mut Vec<u8>, i: i128) -> Result<()> {
     }
     Ok(())
 }
+/// [`write_int`] of an integer in [`INT_MIN`]`..=`[`INT_MAX`] (checked
+/// by the caller; anything else is clamped, never written wrongly
+/// silently in debug builds).
+#[inline]
+pub(crate) fn write_int_in_range(out: &mut Vec<u8>, i: i128) {
+    debug_assert!((INT_MIN..=INT_MAX).contains(&i));
+    if i >= 0 {
+        write_uint(out, u64::try_from(i).unwrap_or(u64::MAX));
+    } else {
+        write_negative(out, i64::try_from(i).unwrap_or(i64::MIN));
+    }
+}
 /// The smallest form of a non-negative integer (msgpack-python's and
 /// `rmp::encode::write_uint`'s choice).
 #[inline]
@@ -525,16 +537,28 @@ fn write_len(
     Ok(())
 }
 pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) -> Result<()> {
+    len32(s.len(), "str")?;
+    write_str_fitting(out, s);
+    Ok(())
+}
+/// [`write_str`] of a string of at most `2^32-1` bytes (checked by the
+/// caller).
+#[inline]
+pub(crate) fn write_str_fitting(out: &mut Vec<u8>, s: &str) {
     let n = s.len();
     if n < 32 {
         // the common case in one step
         out.reserve(1 + n);
         out.push(0xa0 | n as u8);
+    } else if n <= 0xff {
+        out.extend_from_slice(&[0xd9, n as u8]);
+    } else if n <= 0xffff {
+        write_tagged(out, 0xda, &(n as u16).to_be_bytes());
     } else {
-        write_len(out, n, None, Some(0xd9), 0xda, "str")?;
+        debug_assert!(n as u64 <= u64::from(u32::MAX));
+        write_tagged(out, 0xdb, &(n as u32).to_be_bytes());
     }
     out.extend_from_slice(s.as_bytes());
-    Ok(())
 }
 pub(crate) fn write_bin(out: &mut Vec<u8>, b: &[u8]) -> Result<()> {
     write_len(out, b.len(), None, Some(0xc4), 0xc5, "bin")?;
