@@ -51,14 +51,24 @@ use crate::traits::{DaskDeserialize, DaskSerialize};
 #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ToSerialize<T>(pub T);
 
+/// What a [`ToSerialize`] needs while [`dumps_typed`] runs: the payload
+/// frames so far and the few options payloads use (nothing is cloned
+/// from the options unless the context names a codec).
 struct EncodeState {
+    /// `[placeholder for frame 0, payload frames...]`, empty until the
+    /// first payload
     frames: Vec<Bytes>,
-    opts: DumpsOptions,
+    /// The context's `compression` entry (see [`DumpsOptions::context`]).
+    codec: Option<Option<String>>,
+    zstd_level: i32,
+    frame_split_size: Option<usize>,
 }
 
+/// What a [`ToSerialize`] needs while [`loads_typed`] runs. A message of
+/// frame 0 alone can hold no valid reference, so nothing is copied then.
 struct DecodeState {
-    frames: Vec<Bytes>,
-    opts: LoadsOptions,
+    /// The frames and options, when there are payload frames.
+    payloads: Option<(Vec<Bytes>, LoadsOptions)>,
 }
 
 thread_local! {
@@ -87,22 +97,29 @@ impl<T: 'static> Drop for Restore<T> {
 /// serde errors, payload serialization errors, and everything [`dumps`](super::dumps) reports.
 pub fn dumps_typed<T: Serialize + ?Sized>(msg: &T, opts: &DumpsOptions) -> Result<Vec<Bytes>> {
     let state = EncodeState {
-        frames: vec![Bytes::new()],
-        opts: opts.clone(),
+        frames: Vec::new(),
+        codec: opts
+            .context
+            .as_ref()
+            .and_then(crate::context::Context::compression)
+            .map(|c| c.map(str::to_owned)),
+        zstd_level: opts.zstd_level,
+        frame_split_size: opts.frame_split_size,
     };
     let previous = ENCODE.with(|c| c.borrow_mut().replace(state));
     let guard = Restore {
         key: &ENCODE,
         previous,
     };
-    let frame0 = rmp_serde::to_vec_named(msg).map_err(|e| Error::Encode(format!("message: {e}")));
+    let (written, frame0) = super::write_frame0(|out| rmp_serde::encode::write_named(out, msg));
     let state = ENCODE.with(|c| c.borrow_mut().take());
     drop(guard);
+    written.map_err(|e| Error::Encode(format!("message: {e}")))?;
     let mut frames = state.map(|s| s.frames).unwrap_or_default();
-    if frames.is_empty() {
-        frames.push(Bytes::new());
+    match frames.first_mut() {
+        Some(f) => *f = frame0,
+        None => frames = vec![frame0],
     }
-    frames[0] = Bytes::from(frame0?);
     Ok(frames)
 }
 
@@ -119,10 +136,9 @@ pub fn loads_typed<T: DeserializeOwned>(frames: &[Bytes], opts: &LoadsOptions) -
         .first()
         .ok_or_else(|| Error::frames("a message needs at least frame 0"))?;
     // reject hostile nesting before serde recurses (a scan, no tree built)
-    crate::msgpack::scan_depth(first, limits.max_nesting)?;
+    crate::msgpack::check_depth(first, limits.max_nesting)?;
     let state = DecodeState {
-        frames: frames.to_vec(),
-        opts: opts.clone(),
+        payloads: (frames.len() > 1).then(|| (frames.to_vec(), opts.clone())),
     };
     let previous = DECODE.with(|c| c.borrow_mut().replace(state));
     let _guard = Restore {
@@ -144,9 +160,13 @@ impl<T: DaskSerialize> Serialize for ToSerialize<T> {
                     Error::Encode("ToSerialize can only be encoded by message::typed::dumps_typed".into())
                 })?;
                 let s = self.0.dask_serialize()?;
-                let compression = state.opts.compression();
-                let split = state.opts.frame_split_size;
-                push_serialized(&mut state.frames, s, split, &compression)
+                let compression =
+                    super::compression_options(state.codec.as_ref().map(|c| c.as_deref()), state.zstd_level);
+                if state.frames.is_empty() {
+                    // frame 0's place
+                    state.frames.push(Bytes::new());
+                }
+                push_serialized(&mut state.frames, s, state.frame_split_size, &compression)
             })
             .map_err(S::Error::custom)?;
         let mut map = serializer.serialize_map(Some(1))?;
@@ -193,14 +213,27 @@ impl<'de, T: DaskDeserialize> Deserialize<'de> for ToSerialize<T> {
 }
 
 fn decode_payload<T: DaskDeserialize>(state: &DecodeState, k: usize) -> Result<T> {
-    let limits = &state.opts.deserialize.limits;
-    let (header, frames) = super::read_payload(&state.frames, k, limits, "__Serialized__")?;
+    let Some((frames, opts)) = &state.payloads else {
+        // frame 0 alone: every reference (k > 0) points past the end
+        let only = [Bytes::new()];
+        super::read_payload(
+            &only,
+            k,
+            &LoadsOptions::default().deserialize.limits,
+            "__Serialized__",
+        )?;
+        return Err(Error::frames(format!(
+            "__Serialized__ {k} points past the 1 frames"
+        )));
+    };
+    let limits = &opts.deserialize.limits;
+    let (header, frames) = super::read_payload(frames, k, limits, "__Serialized__")?;
     let frames = super::unpack_payload(&header, frames, limits)?;
     // the family allow-list applies to typed payloads too
-    if !state.opts.deserialize.allows(header.serializer()) && !header.is_collection() {
+    if !opts.deserialize.allows(header.serializer()) && !header.is_collection() {
         return Err(Error::NotAllowed {
             serializer: header.serializer().map(str::to_owned),
-            allowed: state.opts.deserialize.deserializers.clone().unwrap_or_default(),
+            allowed: opts.deserialize.deserializers.clone().unwrap_or_default(),
         });
     }
     T::deserialize_from(&header, &frames, limits)

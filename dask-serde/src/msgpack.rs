@@ -200,11 +200,101 @@ impl MsgValue {
     }
 }
 
-#[inline(never)]
+/// Checks that `input` is one well-formed msgpack value nested at most
+/// `max` deep, with exactly the errors of [`scan_depth`].
+pub(crate) fn check_depth(input: &[u8], max: usize) -> Result<()> {
+    if quick_check(input, max) {
+        return Ok(());
+    }
+    // malformed, or too many containers for the quick check to vouch for
+    // the nesting: the full scan finds the depth or the error
+    scan_depth(input, max).map(drop)
+}
+
+/// `true` if `input` is one well-formed msgpack value with at most `max`
+/// containers in all (so nested at most `max` deep); `false` for
+/// anything else, including well-formed input with more containers.
+///
+/// Counting values still expected instead of tracking each open
+/// container keeps this loop short: small messages have few containers.
+fn quick_check(input: &[u8], max: usize) -> bool {
+    let len = input.len();
+    let mut pos = 0usize;
+    // values still to read, in all open containers
+    let mut expected = 1u64;
+    let mut containers = 0usize;
+    let be = |at: usize, n: usize| -> Option<u64> {
+        let b = input.get(at..at.checked_add(n)?)?;
+        Some(b.iter().fold(0u64, |a, x| (a << 8) | u64::from(*x)))
+    };
+    while expected > 0 {
+        let Some(&m) = input.get(pos) else {
+            return false;
+        };
+        pos += 1;
+        expected -= 1;
+        // (bytes to skip, items if a container)
+        let (skip, items): (u64, Option<u64>) = match m {
+            0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3 => continue,
+            0xa0..=0xbf => (u64::from(m & 0x1f), None),
+            0x80..=0x8f => (0, Some(2 * u64::from(m & 0x0f))),
+            0x90..=0x9f => (0, Some(u64::from(m & 0x0f))),
+            0xcb | 0xcf | 0xd3 => (8, None),
+            0xca | 0xce | 0xd2 => (4, None),
+            0xcd | 0xd1 => (2, None),
+            0xcc | 0xd0 => (1, None),
+            0xc4 | 0xd9 => match be(pos, 1) {
+                Some(l) => (1 + l, None),
+                None => return false,
+            },
+            0xc5 | 0xda => match be(pos, 2) {
+                Some(l) => (2 + l, None),
+                None => return false,
+            },
+            0xc6 | 0xdb => match be(pos, 4) {
+                Some(l) => (4 + l, None),
+                None => return false,
+            },
+            0xdc => match be(pos, 2) {
+                Some(n) => (2, Some(n)),
+                None => return false,
+            },
+            0xdd => match be(pos, 4) {
+                Some(n) => (4, Some(n)),
+                None => return false,
+            },
+            0xde => match be(pos, 2) {
+                Some(n) => (2, Some(2 * n)),
+                None => return false,
+            },
+            0xdf => match be(pos, 4) {
+                Some(n) => (4, Some(2 * n)),
+                None => return false,
+            },
+            _ => return false,
+        };
+        let end = pos as u64 + skip;
+        if end > len as u64 {
+            return false;
+        }
+        pos = end as usize;
+        if let Some(n) = items {
+            // a container is a level even when empty
+            containers += 1;
+            if containers > max || n > (len - pos) as u64 {
+                return false;
+            }
+            expected += n;
+        }
+    }
+    pos == len
+}
+
 /// The deepest container nesting of the msgpack value in `input`, found
 /// by skipping over it without building anything (no allocation beyond a
 /// small stack of counts). Errors on malformed input, and with
 /// [`Error::Limit`] as soon as the nesting passes `max`.
+#[inline(never)]
 pub(crate) fn scan_depth(input: &[u8], max: usize) -> Result<usize> {
     let mut pos = 0usize;
     let mut stack: Vec<u64> = Vec::new();
@@ -351,10 +441,6 @@ impl From<Vec<MsgValue>> for MsgValue {
 // ---------------------------------------------------------------------------
 // Primitive writers (shared with the dynamic-value and typed encoders).
 
-fn io_err<E: std::fmt::Debug>(e: E) -> Error {
-    Error::Encode(format!("msgpack write failed: {e:?}"))
-}
-
 pub(crate) fn write_nil(out: &mut Vec<u8>) {
     out.push(0xc0);
 }
@@ -369,39 +455,121 @@ pub(crate) fn write_int(out: &mut Vec<u8>, i: i128) -> Result<()> {
     if i >= 0 {
         let u =
             u64::try_from(i).map_err(|_| Error::Encode(format!("integer {i} does not fit in msgpack")))?;
-        rmp::encode::write_uint(out, u).map_err(io_err)?;
+        write_uint(out, u);
     } else {
         let s =
             i64::try_from(i).map_err(|_| Error::Encode(format!("integer {i} does not fit in msgpack")))?;
-        rmp::encode::write_sint(out, s).map_err(io_err)?;
+        write_negative(out, s);
     }
     Ok(())
+}
+/// [`write_int`] of an integer in [`INT_MIN`]`..=`[`INT_MAX`] (checked
+/// by the caller; anything else is clamped, never written wrongly
+/// silently in debug builds).
+#[inline]
+pub(crate) fn write_int_in_range(out: &mut Vec<u8>, i: i128) {
+    debug_assert!((INT_MIN..=INT_MAX).contains(&i));
+    if i >= 0 {
+        write_uint(out, u64::try_from(i).unwrap_or(u64::MAX));
+    } else {
+        write_negative(out, i64::try_from(i).unwrap_or(i64::MIN));
+    }
+}
+/// The smallest form of a non-negative integer (msgpack-python's and
+/// `rmp::encode::write_uint`'s choice).
+#[inline]
+fn write_uint(out: &mut Vec<u8>, u: u64) {
+    if u < 0x80 {
+        out.push(u as u8);
+    } else if u <= 0xff {
+        out.extend_from_slice(&[0xcc, u as u8]);
+    } else if u <= 0xffff {
+        write_tagged(out, 0xcd, &(u as u16).to_be_bytes());
+    } else if u <= 0xffff_ffff {
+        write_tagged(out, 0xce, &(u as u32).to_be_bytes());
+    } else {
+        write_tagged(out, 0xcf, &u.to_be_bytes());
+    }
+}
+/// The smallest form of a negative integer.
+#[inline]
+fn write_negative(out: &mut Vec<u8>, i: i64) {
+    if i >= -32 {
+        out.push(i as u8);
+    } else if i >= -0x80 {
+        out.extend_from_slice(&[0xd0, i as u8]);
+    } else if i >= -0x8000 {
+        write_tagged(out, 0xd1, &(i as i16).to_be_bytes());
+    } else if i >= -0x8000_0000 {
+        write_tagged(out, 0xd2, &(i as i32).to_be_bytes());
+    } else {
+        write_tagged(out, 0xd3, &i.to_be_bytes());
+    }
+}
+#[inline]
+fn write_tagged(out: &mut Vec<u8>, marker: u8, data: &[u8]) {
+    out.reserve(1 + data.len());
+    out.push(marker);
+    out.extend_from_slice(data);
 }
 fn len32(len: usize, what: &str) -> Result<u32> {
     u32::try_from(len)
         .map_err(|_| Error::Encode(format!("{what} of {len} items/bytes exceeds msgpack's 2^32-1")))
 }
-pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) -> Result<()> {
-    let n = len32(s.len(), "str")?;
-    rmp::encode::write_str_len(out, n).map_err(io_err)?;
-    out.extend_from_slice(s.as_bytes());
+/// A length in the smallest of the forms `fix` (`None` for bin, which has
+/// no fix form; else the fix marker and its largest length), 8 bits (if
+/// `m8` is given), 16 and 32 bits.
+#[inline]
+fn write_len(
+    out: &mut Vec<u8>,
+    len: usize,
+    fix: Option<(u8, usize)>,
+    m8: Option<u8>,
+    m16: u8,
+    what: &str,
+) -> Result<()> {
+    match (fix, m8) {
+        (Some((marker, max)), _) if len <= max => out.push(marker | len as u8),
+        (_, Some(m8)) if len <= 0xff => out.extend_from_slice(&[m8, len as u8]),
+        _ if len <= 0xffff => write_tagged(out, m16, &(len as u16).to_be_bytes()),
+        _ => write_tagged(out, m16 + 1, &len32(len, what)?.to_be_bytes()),
+    }
     Ok(())
 }
+pub(crate) fn write_str(out: &mut Vec<u8>, s: &str) -> Result<()> {
+    len32(s.len(), "str")?;
+    write_str_fitting(out, s);
+    Ok(())
+}
+/// [`write_str`] of a string of at most `2^32-1` bytes (checked by the
+/// caller).
+#[inline]
+pub(crate) fn write_str_fitting(out: &mut Vec<u8>, s: &str) {
+    let n = s.len();
+    if n < 32 {
+        // the common case in one step
+        out.reserve(1 + n);
+        out.push(0xa0 | n as u8);
+    } else if n <= 0xff {
+        out.extend_from_slice(&[0xd9, n as u8]);
+    } else if n <= 0xffff {
+        write_tagged(out, 0xda, &(n as u16).to_be_bytes());
+    } else {
+        debug_assert!(n as u64 <= u64::from(u32::MAX));
+        write_tagged(out, 0xdb, &(n as u32).to_be_bytes());
+    }
+    out.extend_from_slice(s.as_bytes());
+}
 pub(crate) fn write_bin(out: &mut Vec<u8>, b: &[u8]) -> Result<()> {
-    let n = len32(b.len(), "bin")?;
-    rmp::encode::write_bin_len(out, n).map_err(io_err)?;
+    write_len(out, b.len(), None, Some(0xc4), 0xc5, "bin")?;
     out.extend_from_slice(b);
     Ok(())
 }
 pub(crate) fn write_array_len(out: &mut Vec<u8>, len: usize) -> Result<()> {
-    let n = len32(len, "array")?;
-    rmp::encode::write_array_len(out, n).map_err(io_err)?;
-    Ok(())
+    write_len(out, len, Some((0x90, 15)), None, 0xdc, "array")
 }
 pub(crate) fn write_map_len(out: &mut Vec<u8>, len: usize) -> Result<()> {
-    let n = len32(len, "map")?;
-    rmp::encode::write_map_len(out, n).map_err(io_err)?;
-    Ok(())
+    write_len(out, len, Some((0x80, 15)), None, 0xde, "map")
 }
 
 // ---------------------------------------------------------------------------
@@ -722,6 +890,9 @@ mod tests {
                 crate::family::msgpack::msg_depth(&tree),
                 "{c:x?}"
             );
+            if quick_check(&c, 1024) {
+                assert!(scan_depth(&c, 1024).is_ok(), "{c:x?}");
+            }
         }
         assert!(matches!(
             scan_depth(&[vec![0x91u8; 10], vec![0x90]].concat(), 5),
@@ -736,6 +907,102 @@ mod tests {
         ] {
             assert!(scan_depth(bad, 1024).is_err(), "{bad:x?}");
         }
+    }
+
+    #[test]
+    fn quick_check_agrees_with_the_full_scan() {
+        let seed_msg = MsgValue::Map(vec![
+            ("op".into(), "task-finished".into()),
+            ("n".into(), MsgValue::Int(8_000_128)),
+            ("f".into(), 1.5.into()),
+            ("b".into(), MsgValue::Bin(Bytes::from_static(b"xyz"))),
+            ("s".into(), "y".repeat(40).as_str().into()),
+            (
+                "l".into(),
+                MsgValue::Array(vec![MsgValue::Map(vec![]), MsgValue::Array(vec![(-200).into()])]),
+            ),
+        ]);
+        let seeds = vec![
+            seed_msg.encode().unwrap(),
+            [vec![0x91u8; 40], vec![0x90]].concat(),
+            [[0x81u8, 0x01].repeat(31), vec![0xc0]].concat(),
+            [[0x92u8, 0x90, 0x80].repeat(20), vec![0xc0, 0xc0]].concat(),
+        ];
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for seed in seeds {
+            for max in [0, 1, 2, 3, 31, 32, 33, 1024] {
+                let check = |b: &[u8]| {
+                    if quick_check(b, max) {
+                        assert!(scan_depth(b, max).is_ok(), "{b:x?}");
+                    }
+                    assert_eq!(
+                        format!("{:?}", check_depth(b, max)),
+                        format!("{:?}", scan_depth(b, max).map(drop)),
+                        "{b:x?}"
+                    );
+                };
+                check(&seed);
+                for cut in 0..seed.len() {
+                    check(&seed[..cut]);
+                }
+                for _ in 0..200 {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let mut b = seed.clone();
+                    let i = (x as usize) % b.len();
+                    b[i] = (x >> 32) as u8;
+                    check(&b);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn writers_match_rmp() {
+        let mut ints: Vec<i128> = vec![0, 1, 127, 128, 255, 256, 65535, 65536, (1 << 32) - 1, 1 << 32];
+        ints.extend([u64::MAX as i128, -1, -32, -33, -128, -129, -32768, -32769]);
+        ints.extend([i32::MIN as i128, i32::MIN as i128 - 1, i64::MIN as i128]);
+        for i in ints {
+            let mut ours = Vec::new();
+            write_int(&mut ours, i).unwrap();
+            let mut theirs = Vec::new();
+            if i >= 0 {
+                rmp::encode::write_uint(&mut theirs, i as u64).unwrap();
+            } else {
+                rmp::encode::write_sint(&mut theirs, i as i64).unwrap();
+            }
+            assert_eq!(ours, theirs, "{i}");
+        }
+        for n in [0usize, 1, 15, 16, 31, 32, 255, 256, 65535, 65536] {
+            let mut ours = Vec::new();
+            let mut theirs = Vec::new();
+            write_str(&mut ours, &"s".repeat(n)).unwrap();
+            rmp::encode::write_str(&mut theirs, &"s".repeat(n)).unwrap();
+            assert_eq!(ours, theirs, "str {n}");
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_bin(&mut ours, &vec![7u8; n]).unwrap();
+            rmp::encode::write_bin(&mut theirs, &vec![7u8; n]).unwrap();
+            assert_eq!(ours, theirs, "bin {n}");
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_array_len(&mut ours, n).unwrap();
+            rmp::encode::write_array_len(&mut theirs, n as u32).unwrap();
+            assert_eq!(ours, theirs, "array {n}");
+            let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+            write_map_len(&mut ours, n).unwrap();
+            rmp::encode::write_map_len(&mut theirs, n as u32).unwrap();
+            assert_eq!(ours, theirs, "map {n}");
+        }
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        write_array_len(&mut ours, 1 << 20).unwrap();
+        rmp::encode::write_array_len(&mut theirs, 1 << 20).unwrap();
+        assert_eq!(ours, theirs);
+        let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+        write_map_len(&mut ours, 1 << 20).unwrap();
+        rmp::encode::write_map_len(&mut theirs, 1 << 20).unwrap();
+        assert_eq!(ours, theirs);
+        #[cfg(target_pointer_width = "64")]
+        assert!(write_map_len(&mut Vec::new(), 1 << 32).is_err());
     }
 
     #[test]
