@@ -230,19 +230,11 @@ fn to_vec<T: Element>(nd: &NdArray, swap: bool) -> Vec<T> {
 
 /// The fast path of typed decoding inside collections: a `dask`-family
 /// `numpy.ndarray` header of element type `T` in native byte order, read
-/// in place at `c` and checked against `frame` exactly as the tree path
-/// checks it. `None` for anything else (other dtypes, broadcasting,
-/// pickled arrays, extra keys), which the tree path then handles.
-#[inline(always)]
-fn read_array_fast<T: Element>(c: &mut RawCursor<'_>, frame: &Bytes) -> Option<NdArray> {
-    let (shape, strides, writeable) = read_array_header_fast::<T>(c)?;
-    let dtype = T::__dtype()?;
-    NdArray::view_fits(T::SIZE, &shape, &strides, frame.len())
-        .then(|| NdArray::view_parts(dtype.clone(), shape, strides, frame.clone(), writeable))
-}
-
-/// The shape, strides and writeable flag of a header [`read_array_fast`]
-/// accepts.
+/// in place at `c`. Returns its shape, strides and writeable flag, which
+/// the caller checks against the frame exactly as the tree path does
+/// ([`NdArray::view_fits`]). `None` for anything else (other dtypes,
+/// broadcasting, pickled arrays, extra keys), which the tree path then
+/// handles.
 #[inline(always)]
 fn read_array_header_fast<T: Element>(c: &mut RawCursor<'_>) -> Option<(Dims<usize>, Dims<isize>, bool)> {
     let start = c.clone();
@@ -304,7 +296,7 @@ fn read_canonical_header<T: Element>(c: &mut RawCursor<'_>) -> Option<(Dims<usiz
 }
 
 /// The sub-header `{dtype, shape, strides, writeable}` of
-/// [`read_array_fast`].
+/// [`read_array_header_fast`].
 #[inline]
 fn read_sub_header_fast<T: Element>(c: &mut RawCursor<'_>) -> Option<(Dims<usize>, Dims<isize>, bool)> {
     if c.map_len()? != 4 {
