@@ -10,8 +10,9 @@
 //! * `dask-serde (framing)`: `Array::dask_serialize`, the header as msgpack,
 //!   `transport::framing::write_message` / `read_message`,
 //!   `Header::from_msgpack` and zero-copy `Array::<f64>` decoding.
-//! * `dask-serde (typed message)`: `message::typed::dumps_typed` of
-//!   `{"op", "data": ToSerialize(array)}` and `loads_typed`, same framing.
+//! * `dask-serde (typed message, pooled)`: `message::typed::dumps_typed`
+//!   of `{"op", "data": ToSerialize(array)}` and `loads_typed`, same
+//!   framing, large frames received into a `BufferPool`.
 //! * `dask-serde (Comm)`: `transport::comm::Comm` after its handshake,
 //!   `write` / `read` of a dynamic `Value` message with the array inside.
 //! * `raw socket`: an 8-byte length and the array's bytes in one
@@ -165,7 +166,7 @@ fn main() {
     };
     pipeline(
         &mut g,
-        "dask-serde (typed message)",
+        "dask-serde (typed message, pooled)",
         move |mut s| {
             let opts = DumpsOptions::new().context(no_compression());
             Box::new(move || {
@@ -175,8 +176,11 @@ fn main() {
         },
         move |mut s| {
             let opts = LoadsOptions::new().limits(limits);
+            let pool = BufferPool::new(4);
             Box::new(move || {
-                let frames = read_message(&mut s, &limits).expect("read").expect("a message");
+                let frames = read_message_pooled(&mut s, &limits, &pool)
+                    .expect("read")
+                    .expect("a message");
                 let back: DataMsg = loads_typed(&frames, &opts).expect("loads");
                 assert_eq!(back.data.0.len(), SIZE / 8);
             })
