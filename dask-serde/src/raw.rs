@@ -271,6 +271,17 @@ impl<'a> RawCursor<'a> {
         }
     }
 
+    /// Reads an integer that fits `i64` (`None` for larger ones).
+    #[inline(always)]
+    pub fn i64(&mut self) -> Option<i64> {
+        let m = self.marker()?;
+        if m < 0x80 {
+            self.pos += 1;
+            return Some(i64::from(m));
+        }
+        i64::try_from(self.int()?).ok()
+    }
+
     /// Reads a boolean.
     #[inline]
     pub fn bool(&mut self) -> Option<bool> {

@@ -261,12 +261,12 @@ fn read_array_header_fast<T: Element>(c: &mut RawCursor<'_>) -> Option<(Dims<usi
 }
 
 /// An array of integers that fit `I` (a shape or strides).
-#[inline]
-fn read_dims<I: TryFrom<i128>>(c: &mut RawCursor<'_>) -> Option<SmallVec<[I; 4]>> {
+#[inline(always)]
+fn read_dims<I: TryFrom<i64>>(c: &mut RawCursor<'_>) -> Option<SmallVec<[I; 4]>> {
     let n = c.array_len()?;
     let mut v = SmallVec::new();
     for _ in 0..n {
-        v.push(I::try_from(c.int()?).ok()?);
+        v.push(I::try_from(c.i64()?).ok()?);
     }
     Some(v)
 }
