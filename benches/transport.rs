@@ -196,10 +196,7 @@ fn main() {
             let mut comm = Comm::from_stream(s, &CommOptions::default()).expect("handshake");
             let msg = Value::Dict(vec![
                 (Value::from("op"), Value::from("data")),
-                (
-                    Value::from("data"),
-                    Value::Serialize(Box::new(Value::NdArray(nd))),
-                ),
+                (Value::from("data"), Value::Serialize(Box::new(Value::from(nd)))),
             ]);
             Box::new(move || {
                 comm.write(&msg).expect("write");

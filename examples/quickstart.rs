@@ -38,13 +38,13 @@ fn main() -> Result<(), dask_serde::Error> {
 
     // 2. a numpy array: raw frame + dtype/shape/strides in the header
     let data: Vec<u8> = (0..6).flat_map(|i| (i as f64).to_le_bytes()).collect();
-    let array = Value::NdArray(NdArray::from_c_order("<f8", vec![2, 3], data.into())?);
+    let array = Value::from(NdArray::from_c_order("<f8", vec![2, 3], data.into())?);
     let s = serialize(&array, &opts)?;
     show("numpy.ndarray (2x3 float64)", &s)?;
     assert_eq!(deserialize_any(&s.header, &s.frame_bytes(), &any)?, array);
 
     // 3. a register_generic object: small fields in the header, arrays in frames
-    let obj = Value::Object(Object {
+    let obj = Value::from(Object {
         class: PyType::new("mylab.models", "Chunk"),
         fields: vec![
             ("name".into(), Value::from("chunk-0")),

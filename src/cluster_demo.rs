@@ -105,7 +105,7 @@ pub fn demo_chunk() -> Chunk {
 /// Connection, encoding or scheduler errors.
 pub fn scatter_inputs(address: &str, n: usize) -> Result<Value, Error> {
     let mut rpc = Rpc::connect(address, &CommOptions::default())?;
-    let array = Value::NdArray(demo_array(n).into_ndarray());
+    let array = Value::from(demo_array(n).into_ndarray());
     let keys = scatter(
         &mut rpc,
         vec![

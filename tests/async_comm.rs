@@ -182,7 +182,7 @@ async fn scatter_and_gather_a_multi_mib_array_in_1_mib_shards() {
                         "data",
                         dict(vec![(
                             "async-array",
-                            Value::Serialize(Box::new(Value::NdArray(arr.clone().into_ndarray()))),
+                            Value::Serialize(Box::new(Value::from(arr.clone().into_ndarray()))),
                         )]),
                     ),
                     ("workers", Value::None),
@@ -219,7 +219,7 @@ c.close()
         let Value::NdArray(got) = got else {
             panic!("not an array: {got:?}")
         };
-        assert_eq!(Array::<f64>::from_ndarray(got).unwrap(), arr);
+        assert_eq!(Array::<f64>::from_ndarray(*got).unwrap(), arr);
         // and straight into a typed value
         let reply = rpc.call_opaque("gather", gather).await.unwrap();
         let Some(Value::Opaque(payload)) = get(get(&reply, "data").unwrap(), "async-array").cloned() else {

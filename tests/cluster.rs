@@ -37,7 +37,7 @@ use std::io::{Read, Write};
 
 use dask_serde::bytes::Bytes;
 use dask_serde::transport::comm::Server;
-use dask_serde::{Array, DaskDeserialize, DaskSerialize, Limits, Object, PyType};
+use dask_serde::{Array, DaskDeserialize, DaskSerialize, Limits, PyType};
 
 /// The Python side of the derived struct: created in a module on the
 /// workers' path and registered with register_generic at import.
@@ -106,12 +106,12 @@ fn scatter_gather_and_python_computes_on_rust_data() {
     // a 4 MiB float64 array, sent in 1 MiB shards
     let n = 512 * 1024;
     let arr = Array::from_vec((0..n).map(|i| i as f64).collect());
-    scatter(&mut rpc, "rust-array", Value::NdArray(arr.clone().into_ndarray()));
+    scatter(&mut rpc, "rust-array", Value::from(arr.clone().into_ndarray()));
     let back = gather(&mut rpc, "rust-array");
     let Value::NdArray(back) = back else {
         panic!("not an array: {back:?}")
     };
-    assert_eq!(Array::<f64>::from_ndarray(back).unwrap(), arr);
+    assert_eq!(Array::<f64>::from_ndarray(*back).unwrap(), arr);
 
     // a derived struct: a real Chunk object on the worker
     let chunk = Chunk {
@@ -154,13 +154,13 @@ c.close()
     let Value::NdArray(d) = doubled else {
         panic!("{doubled:?}")
     };
-    assert_eq!(Array::<f64>::from_ndarray(d).unwrap().to_vec(), vec![1.0, 3.0]);
+    assert_eq!(Array::<f64>::from_ndarray(*d).unwrap().to_vec(), vec![1.0, 3.0]);
     // and the struct comes back as the Rust type
     let back = gather(&mut rpc, "rust-chunk");
-    let Value::Object(Object { class, .. }) = &back else {
+    let Value::Object(o) = &back else {
         panic!("{back:?}")
     };
-    assert_eq!(class, &PyType::new("dask_serde_cluster_models", "Chunk"));
+    assert_eq!(o.class, PyType::new("dask_serde_cluster_models", "Chunk"));
     rpc.close();
     let _ = std::fs::remove_dir_all(&models_dir);
     let _ = Limits::default();

@@ -118,9 +118,10 @@ fn derived_structs_decode_through_the_dynamic_path() {
     };
     let s = p.dask_serialize().unwrap();
     let v = deserialize_any(&s.header, &s.frame_bytes(), &DeserializeOptions::new()).unwrap();
-    let Value::Object(Object { class, fields }) = v else {
+    let Value::Object(o) = v else {
         panic!("not an object")
     };
+    let Object { class, fields } = *o;
     assert_eq!(class, PyType::new("dask_serde_test.models", "Point"));
     assert_eq!(fields[0], ("x".to_string(), Value::from(-3)));
     assert_eq!(

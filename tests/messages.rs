@@ -21,7 +21,7 @@ fn ser(v: Value) -> Value {
 
 fn arr(n: usize) -> Value {
     let data: Vec<u8> = (0..n).flat_map(|i| (i as f64).to_le_bytes()).collect();
-    Value::NdArray(NdArray::from_c_order("<f8", vec![n], Bytes::from(data)).unwrap())
+    Value::from(NdArray::from_c_order("<f8", vec![n], Bytes::from(data)).unwrap())
 }
 
 fn case(value: serde_json::Value) -> serde_json::Value {
@@ -45,7 +45,7 @@ fn nested_references_sets_and_enums_against_python() {
         ),
         (
             Value::from("status"),
-            Value::Enum(EnumMember {
+            Value::from(EnumMember {
                 class: PyType::new("distributed.core", "Status"),
                 name: "running".into(),
             }),

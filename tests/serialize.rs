@@ -16,7 +16,7 @@ fn bytes(b: &'static [u8]) -> Value {
 }
 
 fn arr() -> Value {
-    Value::NdArray(NdArray::from_c_order("<i8", vec![2], Bytes::from(vec![0u8; 16])).unwrap())
+    Value::from(NdArray::from_c_order("<i8", vec![2], Bytes::from(vec![0u8; 16])).unwrap())
 }
 
 fn roundtrip(v: &Value, opts: &SerializeOptions) -> (Serialized<'static>, Value) {
@@ -502,7 +502,7 @@ fn memoryview_and_pyarray_frames_are_validated() {
     assert!(deserialize_any(&mv("B", vec![0, 3]), &[Bytes::new()], &any).is_err());
     assert!(deserialize_any(&mv("B", vec![0]), &[Bytes::new()], &any).is_ok());
     // encoding refuses what Python refuses
-    let empty_2d = Value::MemoryView(dask_serde::MemoryView {
+    let empty_2d = Value::from(dask_serde::MemoryView {
         format: "B".into(),
         shape: vec![0, 2],
         data: Bytes::new(),

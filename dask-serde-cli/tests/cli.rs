@@ -165,7 +165,7 @@ fn normalize(v: &dask_serde::Value) -> dask_serde::Value {
             let mut fields: Vec<(String, V)> =
                 o.fields.iter().map(|(k, v)| (k.clone(), normalize(v))).collect();
             fields.sort_by(|a, b| a.0.cmp(&b.0));
-            V::Object(dask_serde::Object {
+            V::from(dask_serde::Object {
                 class: o.class.clone(),
                 fields,
             })

@@ -158,7 +158,7 @@ pub(crate) fn decode_generic(
             )),
         })
         .collect::<Result<Vec<_>>>()?;
-    Ok(Value::Object(Object { class, fields }))
+    Ok(Value::from(Object { class, fields }))
 }
 
 fn is_truthy(m: &MsgValue) -> bool {

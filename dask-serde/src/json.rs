@@ -376,7 +376,7 @@ fn from_json_other(json: &Json, path: &str, depth: usize) -> Result<Value> {
             let format = field_str(body, "format", &here)?.to_owned();
             let shape = field_dims(body, "shape", &here)?;
             let data = Bytes::from(hex_at(field_str(body, "data", &here)?, &format!("{here}.data"))?);
-            Value::MemoryView(MemoryView { format, shape, data })
+            Value::from(MemoryView { format, shape, data })
         }
         "pyarray" => {
             let tc = field_str(body, "typecode", &here)?;
@@ -388,11 +388,11 @@ fn from_json_other(json: &Json, path: &str, depth: usize) -> Result<Value> {
             let data = Bytes::from(hex_at(field_str(body, "data", &here)?, &format!("{here}.data"))?);
             Value::PyArray(PyArray { typecode, data })
         }
-        "ndarray" => Value::NdArray(ndarray_from_json(body, &here, depth)?),
+        "ndarray" => Value::from(ndarray_from_json(body, &here, depth)?),
         "object" => json_object(body, &here, depth)?,
         "serialized" => Value::Serialize(Box::new(from_json_at(body, &here, depth + 1)?)),
         "pickled" => Value::ToPickle(Box::new(from_json_at(body, &here, depth + 1)?)),
-        "enum" => Value::Enum(EnumMember {
+        "enum" => Value::from(EnumMember {
             class: PyType::parse(field_str(body, "type", &here)?).map_err(|e| err(&here, e.to_string()))?,
             name: field_str(body, "name", &here)?.to_owned(),
         }),
@@ -449,7 +449,7 @@ fn json_object(body: &Json, here: &str, depth: usize) -> Result<Value> {
         }
         _ => return Err(err(&here, "\"fields\" must be an object or a list of pairs")),
     }
-    Ok(Value::Object(Object { class, fields }))
+    Ok(Value::from(Object { class, fields }))
 }
 
 fn hex_at(s: &str, path: &str) -> Result<Vec<u8>> {

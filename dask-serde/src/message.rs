@@ -804,7 +804,7 @@ impl Decoder<'_> {
             Special::No => return Ok(None),
             Special::Serialized(k) => self.serialized(k)?,
             Special::Pickled(k) => self.pickled(k)?,
-            Special::Enum(e) => Value::Enum(e),
+            Special::Enum(e) => Value::from(e),
             Special::Set(i) => {
                 let items = match &entries[i].1 {
                     MsgValue::Array(items) => items.clone(),
@@ -1199,7 +1199,7 @@ impl OnePass<'_, '_> {
             Special::No => Ok(Value::Dict(entries)),
             Special::Serialized(k) => dec.serialized(k),
             Special::Pickled(k) => dec.pickled(k),
-            Special::Enum(e) => Ok(Value::Enum(e)),
+            Special::Enum(e) => Ok(Value::from(e)),
             Special::Set(i) => match std::mem::replace(&mut entries[i].1, Value::None) {
                 // the items hold no special map: already what the
                 // reference path's conversion gives
@@ -1283,7 +1283,7 @@ mod one_pass_tests {
                 ),
                 (
                     Value::from("e"),
-                    Value::Enum(EnumMember {
+                    Value::from(EnumMember {
                         class: PyType::new("distributed.core", "Status"),
                         name: "running".into(),
                     }),

@@ -103,7 +103,7 @@ const MAX_WALK_DEPTH: usize = 256;
 /// use dask_serde::{serialize, NdArray, SerializeOptions, Value};
 ///
 /// let a = NdArray::from_c_order("<c16", vec![2], vec![0u8; 32].into())?;
-/// let v = Value::Tuple(vec![Value::NdArray(a), Value::Bytes(vec![1, 2].into())]);
+/// let v = Value::Tuple(vec![Value::from(a), Value::Bytes(vec![1, 2].into())]);
 /// let s = serialize(&v, &SerializeOptions::new())?;
 /// // complex128 is viewed as u8 (gcd(16, 8)), bytes as bytes
 /// assert_eq!(frame_itemsizes(&s.header, s.frames.len()), [8, 1]);
@@ -471,7 +471,7 @@ fn slice_frame<'a>(f: &Frame<'a>, r: std::ops::Range<usize>) -> Frame<'a> {
 ///
 /// // ten <i4 items, size 18: pieces of 4 items (16 bytes)
 /// let a = NdArray::from_c_order("<i4", vec![10], vec![0u8; 40].into())?;
-/// let v = Value::NdArray(a);
+/// let v = Value::from(a);
 /// let s = split_frames(serialize(&v, &SerializeOptions::new())?, Some(18))?;
 /// assert_eq!(s.frames.iter().map(|f| f.len()).collect::<Vec<_>>(), [16, 16, 8]);
 /// assert_eq!(s.header.get("split-num-sub-frames"), Some(&MsgValue::Array(vec![3.into()])));

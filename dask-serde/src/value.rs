@@ -55,20 +55,24 @@ pub enum Value {
     FrozenSet(Vec<Value>),
     /// `dict`, in insertion order; keys may be any value.
     Dict(Vec<(Value, Value)>),
-    /// `memoryview`.
-    MemoryView(MemoryView),
+    /// `memoryview` (boxed: large and rare, it would otherwise make every
+    /// value as big as itself).
+    MemoryView(Box<MemoryView>),
     /// `array.array`.
     PyArray(PyArray),
-    /// `numpy.ndarray`.
-    NdArray(NdArray),
-    /// An object of a class registered with `register_generic`.
-    Object(Object),
+    /// `numpy.ndarray` (boxed, like the other large variants; build it with
+    /// `Value::from(array)`).
+    NdArray(Box<NdArray>),
+    /// An object of a class registered with `register_generic` (boxed; build
+    /// it with `Value::from(object)`).
+    Object(Box<Object>),
     /// `to_serialize(v)`: inside a message, a value serialized out of band.
     Serialize(Box<Value>),
     /// `ToPickle(v)`: inside a message, a value Python would pickle.
     ToPickle(Box<Value>),
-    /// A member of an `enum.Enum` class (messages only).
-    Enum(EnumMember),
+    /// A member of an `enum.Enum` class (messages only; boxed, build it
+    /// with `Value::from(member)`).
+    Enum(Box<EnumMember>),
     /// A stand-in for an object no family can encode, named by its class
     /// name (used to exercise the `error` family).
     Unserializable(String),
@@ -324,14 +328,28 @@ impl From<Vec<u8>> for Value {
         Value::Bytes(Bytes::from(b))
     }
 }
+/// `Value::NdArray`, boxing the array.
 impl From<NdArray> for Value {
     fn from(a: NdArray) -> Self {
-        Value::NdArray(a)
+        Value::NdArray(Box::new(a))
     }
 }
+/// `Value::MemoryView`, boxing the view.
+impl From<MemoryView> for Value {
+    fn from(m: MemoryView) -> Self {
+        Value::MemoryView(Box::new(m))
+    }
+}
+/// `Value::Object`, boxing the object.
 impl From<Object> for Value {
     fn from(o: Object) -> Self {
-        Value::Object(o)
+        Value::Object(Box::new(o))
+    }
+}
+/// `Value::Enum`, boxing the member.
+impl From<EnumMember> for Value {
+    fn from(e: EnumMember) -> Self {
+        Value::Enum(Box::new(e))
     }
 }
 macro_rules! value_from_int {
@@ -345,5 +363,24 @@ value_from_int!(i8, i16, i32, i64, i128, u8, u16, u32, u64, usize, isize);
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(o: Option<T>) -> Self {
         o.map_or(Value::None, Into::into)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every node of a decoded message is a `Value` (a dict of 8 entries
+    /// allocates 16 of them in one block), so its size is paid per node in
+    /// allocation and copying. The large, rare variants are boxed to keep it
+    /// small; 48 is the floor set by `Int(i128)` (16-byte alignment) and
+    /// `Bytes` (32 bytes). Unboxed, `NdArray` made it 192 bytes.
+    #[test]
+    fn value_stays_small() {
+        assert!(
+            std::mem::size_of::<Value>() <= 48,
+            "size_of::<Value>() = {}",
+            std::mem::size_of::<Value>()
+        );
     }
 }

@@ -302,7 +302,7 @@ impl NdArray {
         pickle_protocol: Option<u8>,
     ) -> Result<(MsgValue, Vec<Frame<'static>>)> {
         if self.objects.is_some() {
-            let pickle = crate::pickle::dumps(&Value::NdArray(self.clone()), pickle_protocol.unwrap_or(5))?;
+            let pickle = crate::pickle::dumps(&Value::from(self.clone()), pickle_protocol.unwrap_or(5))?;
             let sub = MsgValue::Map(vec![("pickle".into(), MsgValue::Bool(true))]);
             return Ok((sub, vec![Frame::from(pickle)]));
         }
@@ -475,7 +475,7 @@ impl NdArray {
                 })
                 .collect();
             return match crate::pickle::loads(pickle, &oob, limits)? {
-                Value::NdArray(a) => Ok(a),
+                Value::NdArray(a) => Ok(*a),
                 other => Err(Error::mismatch("a pickled numpy array", other.type_name())),
             };
         }

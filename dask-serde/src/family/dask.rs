@@ -155,9 +155,9 @@ pub(crate) fn decode_class(
     match (class.module(), class.qualname()) {
         ("builtins", "bytes") => Ok(Value::Bytes(join(frames))),
         ("builtins", "bytearray") => Ok(Value::ByteArray(join(frames))),
-        ("builtins", "memoryview") => decode_memoryview(sub, frames).map(Value::MemoryView),
+        ("builtins", "memoryview") => decode_memoryview(sub, frames).map(Value::from),
         ("array", "array") => decode_pyarray(sub, frames).map(Value::PyArray),
-        ("numpy", "ndarray") => NdArray::dask_decode(sub, frames, &cx.options.limits).map(Value::NdArray),
+        ("numpy", "ndarray") => NdArray::dask_decode(sub, frames, &cx.options.limits).map(Value::from),
         ("builtins", "dict") => generic::decode_generic(sub, frames, cx, true),
         _ => {
             if let Some(loader) = cx.registry.dask_type(class) {

@@ -1360,7 +1360,7 @@ main()
                     .map(|kv| (from_desc(&kv[0]), from_desc(&kv[1])))
                     .collect(),
             ),
-            "object" => Value::Object(Object {
+            "object" => Value::from(Object {
                 class: PyType::new(
                     body["module"].as_str().unwrap(),
                     body["qualname"].as_str().unwrap(),

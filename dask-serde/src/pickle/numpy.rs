@@ -333,7 +333,7 @@ pub(crate) fn reduce_frombuffer(a: &mut Arena, args: &[Ref]) -> R<Node> {
         _ => return Err(unexpected(a, args, EXPECTED)),
     }
     .map_err(message)?;
-    Ok(Node::Built(Box::new(Value::NdArray(
+    Ok(Node::Built(Box::new(Value::from(
         array.with_writeable(writeable),
     ))))
 }
@@ -740,7 +740,7 @@ pub(crate) fn build_array(a: &mut Arena, state: Ref) -> R<Node> {
         NdArray::from_c_order(dtype, shape, data)
     }
     .map_err(message)?;
-    Ok(Node::Built(Box::new(Value::NdArray(array))))
+    Ok(Node::Built(Box::new(Value::from(array))))
 }
 
 /// numpy's byte swap on pickle read: data of a plain dtype in the
@@ -1119,7 +1119,7 @@ mod tests {
 
     fn array(v: Value) -> NdArray {
         match v {
-            Value::NdArray(a) => a,
+            Value::NdArray(a) => *a,
             other => panic!("not an array: {other:?}"),
         }
     }
@@ -1193,7 +1193,7 @@ mod tests {
             a.objects().unwrap(),
             &[Value::Str("a".into()), Value::None, Value::Int(3)]
         );
-        assert_eq!(dumps(&Value::NdArray(a), 5).unwrap(), &frames[1][..]);
+        assert_eq!(dumps(&Value::from(a), 5).unwrap(), &frames[1][..]);
 
         // structured dtype: [1, <pickle protocol 4>]
         let frames = vector("ser_ndarray_structured");
@@ -1234,13 +1234,13 @@ mod tests {
             "the buffer is shared, not copied"
         );
         assert_eq!(&a.to_c_bytes()[..], b"\x00\x01\x02\x03\x04");
-        let (p, buffers) = dumps_with_buffers(&Value::NdArray(a.clone()), 5).unwrap();
+        let (p, buffers) = dumps_with_buffers(&Value::from(a.clone()), 5).unwrap();
         assert_eq!((&p[..], buffers.len()), (&frames[1][..], 1));
         assert_eq!(buffers[0], frames[2]);
         assert_eq!(buffers[0].as_ptr(), frames[2].as_ptr(), "written without a copy");
         // read-only: READONLY_BUFFER, and the flag travels with the buffer
         let ro = a.with_writeable(false);
-        let (p, buffers) = dumps_with_oob(&Value::NdArray(ro), 5).unwrap();
+        let (p, buffers) = dumps_with_oob(&Value::from(ro), 5).unwrap();
         assert!(p.windows(2).any(|w| w == [op::NEXT_BUFFER, op::READONLY_BUFFER]));
         assert!(!buffers[0].writeable);
         let back = array(loads(&p, &buffers, &Limits::default()).unwrap());
@@ -1762,7 +1762,7 @@ mod tests {
         let k = NdArray::new("<f8", vec![2, 2, 2], vec![16, 32, 8], 0, f8(&[0.; 8])).unwrap();
         let strided = NdArray::new("<f8", vec![3], vec![16], 0, f8(&[0., 1., 2., 3., 4., 5.])).unwrap();
         let order = |a: &NdArray| -> (Vec<u8>, usize) {
-            let (p, b) = dumps_with_buffers(&Value::NdArray(a.clone()), 5).unwrap();
+            let (p, b) = dumps_with_buffers(&Value::from(a.clone()), 5).unwrap();
             (p, b.len())
         };
         let has = |p: &[u8], s: &[u8]| p.windows(s.len()).any(|w| w == s);
@@ -1776,9 +1776,9 @@ mod tests {
         assert!(has(&p, b"_reconstruct") && n == 0);
         for (a, contiguous) in [(&c, true), (&f, true), (&k, true), (&strided, false)] {
             for protocol in 2..=5 {
-                let p = dumps(&Value::NdArray(a.clone()), protocol).unwrap();
+                let p = dumps(&Value::from(a.clone()), protocol).unwrap();
                 assert_eq!(array(ok(&p)), *a, "protocol {protocol}");
-                let (p, b) = dumps_with_oob(&Value::NdArray(a.clone()), protocol).unwrap();
+                let (p, b) = dumps_with_oob(&Value::from(a.clone()), protocol).unwrap();
                 assert_eq!(array(loads(&p, &b, &Limits::default()).unwrap()), *a);
                 assert_eq!(b.len(), usize::from(protocol == 5 && contiguous));
             }
@@ -1790,21 +1790,21 @@ mod tests {
         assert!(NdArray::new("<f8", vec![0], vec![8], 100, Bytes::new()).is_err());
         let z = NdArray::new("<f8", vec![0], vec![8], 0, Bytes::new()).unwrap();
         for protocol in 2..=5 {
-            let p = dumps(&Value::NdArray(z.clone()), protocol).unwrap();
+            let p = dumps(&Value::from(z.clone()), protocol).unwrap();
             assert_eq!(array(ok(&p)).shape(), &[0]);
         }
         // can_dump: arrays of any dtype, object arrays of plain data
-        assert!(can_dump(&Value::NdArray(c)));
+        assert!(can_dump(&Value::from(c)));
         let objects = NdArray::from_objects(vec![1], vec![Value::None]).unwrap();
-        assert!(can_dump(&Value::NdArray(objects)));
-        let memoryview = Value::MemoryView(crate::value::MemoryView {
+        assert!(can_dump(&Value::from(objects)));
+        let memoryview = Value::from(crate::value::MemoryView {
             format: "B".into(),
             shape: vec![0],
             data: Bytes::new(),
         });
         let bad = NdArray::from_objects(vec![1], vec![memoryview]).unwrap();
-        assert!(!can_dump(&Value::NdArray(bad.clone())));
-        assert!(dumps(&Value::NdArray(bad), 5).is_err());
+        assert!(!can_dump(&Value::from(bad.clone())));
+        assert!(dumps(&Value::from(bad), 5).is_err());
         // datetime units numpy does not know are refused when parsed
         assert!(DType::parse("<M8[xyz]").is_err());
     }
@@ -1825,7 +1825,7 @@ mod tests {
         )
         .unwrap();
         let objects = NdArray::from_objects(vec![2], vec![Value::Str("xy".into()), Value::Int(1)]).unwrap();
-        let value = Value::List(vec![Value::NdArray(a.clone()), Value::NdArray(objects)]);
+        let value = Value::List(vec![Value::from(a.clone()), Value::from(objects)]);
         let buffers = [OobBuffer {
             data: Bytes::from(vec![0u8; 48]),
             writeable: true,
@@ -1896,7 +1896,7 @@ mod tests {
             edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..4),
         ) {
             let a = NdArray::from_c_order(d.clone(), vec![n], Bytes::from(vec![3u8; n * d.itemsize()])).unwrap();
-            let (mut p, buffers) = dumps_with_oob(&Value::NdArray(a), protocol).unwrap();
+            let (mut p, buffers) = dumps_with_oob(&Value::from(a), protocol).unwrap();
             let mut q = dump_dtype(&d, protocol).unwrap();
             for (at, byte) in edits {
                 let i = at % p.len();

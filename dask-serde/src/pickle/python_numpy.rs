@@ -611,9 +611,9 @@ fn arrays_round_trip_with_numpy() {
         // for a Fortran-ordered one
         let comparable = is_list || case["memory"]["fortran"] != true;
         let value = if is_list {
-            Value::List(arrays.iter().cloned().map(Value::NdArray).collect())
+            Value::List(arrays.iter().cloned().map(Value::from).collect())
         } else {
-            Value::NdArray(arrays[0].clone())
+            Value::from(arrays[0].clone())
         };
         let mut ours = serde_json::Map::new();
         for (vi, k) in variants.iter().enumerate() {

@@ -156,7 +156,7 @@ impl Node {
             Node::Bytes(b) => Value::Bytes(b),
             Node::ByteArray(b) => Value::ByteArray(b),
             // a buffer read as a value: a 1-d memoryview of bytes, shared
-            Node::Buffer(b) => Value::MemoryView(MemoryView {
+            Node::Buffer(b) => Value::from(MemoryView {
                 format: "B".into(),
                 shape: vec![b.data.len()],
                 data: b.data,
@@ -1542,7 +1542,7 @@ impl<'a> Reader<'a> {
                 )),
                 Node::Object(o) => {
                     let ObjectNode { class, fields } = *o;
-                    Value::Object(Object {
+                    Value::from(Object {
                         class,
                         fields: fields.into_iter().map(|(k, c)| (k, take(nodes, c))).collect(),
                     })
@@ -1552,7 +1552,7 @@ impl<'a> Reader<'a> {
                     let items = items.into_iter().map(|c| take(nodes, c)).collect();
                     // the item count was checked at BUILD
                     match NdArray::from_objects(shape, items) {
-                        Ok(a) => Value::NdArray(a),
+                        Ok(a) => Value::from(a),
                         Err(e) => {
                             return Err(Error::Pickle {
                                 offset: stop_at,
@@ -1859,7 +1859,7 @@ mod tests {
     }
 
     fn object(module: &str, qualname: &str, fields: Vec<(&str, Value)>) -> Value {
-        Value::Object(Object {
+        Value::from(Object {
             class: PyType::new(module, qualname),
             fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
         })
@@ -2438,7 +2438,7 @@ mod tests {
                     prop_oneof![Just("C"), Just("Outer.Inner")],
                     proptest::collection::btree_map("[a-z]{1,3}", inner, 0..4),
                 )
-                    .prop_map(|(m, c, fields)| Value::Object(Object {
+                    .prop_map(|(m, c, fields)| Value::from(Object {
                         class: PyType::new(m, c),
                         fields: fields.into_iter().collect(),
                     })),

@@ -1092,7 +1092,7 @@ mod tests {
     }
 
     fn object(module: &str, qualname: &str, fields: Vec<(&str, Value)>) -> Value {
-        Value::Object(Object {
+        Value::from(Object {
             class: PyType::new(module, qualname),
             fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
         })
@@ -1330,7 +1330,7 @@ mod tests {
             assert!(matches!(dumps(&Value::None, p), Err(Error::Encode(_))));
         }
         let unsupported = [
-            Value::MemoryView(MemoryView {
+            Value::from(MemoryView {
                 format: "B".into(),
                 shape: vec![0],
                 data: Bytes::new(),
@@ -1341,7 +1341,7 @@ mod tests {
             }),
             Value::Serialize(Box::new(Value::None)),
             Value::ToPickle(Box::new(Value::None)),
-            Value::Enum(EnumMember {
+            Value::from(EnumMember {
                 class: PyType::new("m", "E"),
                 name: "A".into(),
             }),
