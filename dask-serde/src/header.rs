@@ -369,3 +369,53 @@ pub(crate) fn as_map<'a>(v: &'a MsgValue, path: &str) -> Result<&'a [(MsgValue, 
     v.as_map()
         .ok_or_else(|| Error::header(path, format!("expected a map, found {}", v.kind())))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> Header {
+        Header::from_entries(vec![
+            ("serializer".into(), "dask".into()),
+            ("n".into(), MsgValue::Int(300)),
+            ("b".into(), MsgValue::Bin(Bytes::from_static(b"xy"))),
+        ])
+    }
+
+    #[test]
+    fn an_encoded_header_behaves_like_its_tree() {
+        let t = tree();
+        let e = Header::from_canonical(Bytes::from(t.to_msgpack().unwrap()));
+        assert_eq!(e, t);
+        assert_eq!(e.get("n"), Some(&MsgValue::Int(300)));
+        assert_eq!(e.serializer(), Some("dask"));
+        assert!(e.contains_key("b") && !e.contains_key("zz"));
+        assert_eq!(e.len(), 3);
+        assert_eq!(e.to_msgpack().unwrap(), t.to_msgpack().unwrap());
+        assert_eq!(e.clone().into_entries(), t.clone().into_entries());
+        // changing it drops the encoding: the bytes follow the change
+        let mut m = e.clone();
+        m.insert("n", 1);
+        m.insert("new", "v");
+        assert_eq!(m.remove("b"), Some(MsgValue::Bin(Bytes::from_static(b"xy"))));
+        let mut want = t.clone();
+        want.insert("n", 1);
+        want.insert("new", "v");
+        want.remove("b");
+        assert_eq!(m, want);
+        assert_eq!(m.to_msgpack().unwrap(), want.to_msgpack().unwrap());
+        assert!(m.encoded().is_none());
+    }
+
+    #[test]
+    fn received_bytes_are_kept_but_written_canonically() {
+        // {"k": 1} with the key as str8 and the value as uint16: valid but
+        // not what Python's msgpack writes
+        let odd = Bytes::from_static(&[0x81, 0xd9, 0x01, b'k', 0xcd, 0x00, 0x01]);
+        let h = Header::from_msgpack(&odd, &Limits::default()).unwrap();
+        assert_eq!(h.encoded(), Some(&odd[..]));
+        assert_eq!(h.get("k"), Some(&MsgValue::Int(1)));
+        assert_eq!(h.to_msgpack().unwrap(), vec![0x81, 0xa1, b'k', 0x01]);
+        assert!(Header::from_msgpack(&Bytes::from_static(&[0x91, 0x01]), &Limits::default()).is_err());
+    }
+}
