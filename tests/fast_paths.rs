@@ -334,3 +334,44 @@ fn collection_frames_borrow_the_arrays() {
     let s = parts.dask_serialize().unwrap();
     assert!(matches!(&s.frames[0], Frame::Shared(b) if b.as_ptr() == data[16..].as_ptr() && b.len() == 8));
 }
+
+/// Fields of derived structs are decoded from their sub-header map in
+/// place; results and errors are those of the `Header` path.
+#[test]
+fn sub_header_maps_decode_like_headers() {
+    fn both<T: DaskDeserialize + PartialEq + std::fmt::Debug>(m: &MsgValue, frames: &[Bytes]) {
+        let in_place = T::__deserialize_value(m, frames, &Limits::default()).map_err(|e| e.to_string());
+        let via_header = Header::from_value(m.clone())
+            .and_then(|h| T::deserialize_from(&h, frames, &Limits::default()))
+            .map_err(|e| e.to_string());
+        assert_eq!(in_place, via_header);
+    }
+    let a = Array::from_vec(vec![1.0f64, 2.0, 3.0]);
+    let s = a.dask_serialize().unwrap();
+    let frames = s.frame_bytes();
+    let good = s.header.clone().into_value();
+    let with = |f: &dyn Fn(&mut Vec<(MsgValue, MsgValue)>)| {
+        let mut e = s.header.entries().to_vec();
+        f(&mut e);
+        MsgValue::Map(e)
+    };
+    let cases = [
+        good.clone(),
+        with(&|e| e[0].1 = MsgValue::Map(vec![])),
+        with(&|e| *entry(e, "serializer") = "pickle".into()),
+        with(&|e| *entry(e, "type-serialized") = MsgValue::Bin(Bytes::from_static(b"\x80\x04junk"))),
+        with(&|e| {
+            let MsgValue::Map(sub) = entry(e, "sub-header") else {
+                unreachable!()
+            };
+            sub[0].1 = MsgValue::from(vec![MsgValue::from(0), MsgValue::from("<i4")]);
+        }),
+        MsgValue::from(3),
+    ];
+    for m in &cases {
+        both::<Array<f64>>(m, &frames);
+        both::<Vec<f64>>(m, &frames);
+        both::<NdArray>(m, &frames);
+        both::<Array<f64>>(m, &frames[..0]);
+    }
+}

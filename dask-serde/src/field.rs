@@ -439,10 +439,7 @@ impl<'h> FieldValue<'h> {
                 header,
                 frames,
                 limits,
-            } => {
-                let h = Header::from_value(header.clone())?;
-                T::deserialize_from(&h, frames, &limits.descend()?)
-            }
+            } => T::__deserialize_value(header, frames, &limits.descend()?),
             FieldValue::Simple(m) => Err(Error::mismatch(
                 "a serialized value",
                 format!("header value ({})", m.kind()),

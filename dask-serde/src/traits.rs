@@ -87,6 +87,20 @@ pub trait DaskDeserialize: Sized {
     /// The header is not of this type, or is malformed.
     fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self>;
 
+    /// Decodes from a header given as a msgpack map value (a sub-header
+    /// inside a derived struct's header), as [`DaskDeserialize::deserialize_from`]
+    /// would from that map as a [`Header`]. Types that can read the map in
+    /// place skip copying it into a `Header`. Not meant to be implemented
+    /// outside this crate.
+    ///
+    /// # Errors
+    ///
+    /// As [`DaskDeserialize::deserialize_from`]; a value that is not a map.
+    #[doc(hidden)]
+    fn __deserialize_value(header: &MsgValue, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+        Self::deserialize_from(&Header::from_value(header.clone())?, frames, limits)
+    }
+
     /// The allocation-free path of collections: decodes a value that
     /// travels as exactly one frame from its encoded header at `cur`,
     /// pushes it onto `out` (built in place: no moves of large values) and
@@ -160,6 +174,23 @@ pub(crate) fn expect_dask_any<'h>(header: &'h Header, expected: &str) -> Result<
         .ok_or_else(|| Error::header("type-serialized", "expected bin"))?;
     let class = PyType::from_type_serialized(ts)?;
     Ok((class, header.req("sub-header", "header")?))
+}
+
+/// The sub-header of a `dask`-family map of the built-in `class` (compared
+/// by its cached `type-serialized` bytes), or `None` for anything else.
+pub(crate) fn dask_class_sub_header<'h>(header: &'h MsgValue, class: &PyType) -> Option<&'h MsgValue> {
+    let entries = header.as_map()?;
+    let get = |key: &str| {
+        entries
+            .iter()
+            .find(|(k, _)| k.as_str() == Some(key))
+            .map(|(_, v)| v)
+    };
+    let ts = crate::family::dask::cached_type_serialized_ref(class)?;
+    match (get("serializer")?, get("type-serialized")?) {
+        (MsgValue::Str(s), MsgValue::Bin(b)) if s == "dask" && b[..] == ts[..] => get("sub-header"),
+        _ => None,
+    }
 }
 
 /// [`expect_dask`] for one built-in class: compares the `type-serialized`

@@ -209,6 +209,28 @@ fn serialize_slice_raw<'a, T: Element>(
 fn decode_nd<T: Element>(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<(NdArray, bool)> {
     limits.check_frames(frames.len())?;
     let sub = expect_dask_class(header, ndarray_class(), "numpy.ndarray")?;
+    decode_nd_sub::<T>(sub, frames, limits)
+}
+
+/// [`decode_nd`] from a header given as a msgpack map, read in place when
+/// it is a `dask`-family `numpy.ndarray` header (`None`: take the
+/// [`Header`] path, which reports errors).
+fn decode_nd_value<T: Element>(
+    header: &MsgValue,
+    frames: &[Bytes],
+    limits: &Limits,
+) -> Option<Result<(NdArray, bool)>> {
+    let sub = crate::traits::dask_class_sub_header(header, ndarray_class())?;
+    Some(
+        limits
+            .check_frames(frames.len())
+            .and_then(|()| decode_nd_sub::<T>(sub, frames, limits)),
+    )
+}
+
+/// The numpy sub-header of [`decode_nd`]: the array, and whether its bytes
+/// must be swapped for `T`.
+fn decode_nd_sub<T: Element>(sub: &MsgValue, frames: &[Bytes], limits: &Limits) -> Result<(NdArray, bool)> {
     let nd = NdArray::dask_decode(sub, frames, limits)?;
     let swap = dtype_matches::<T>(nd.dtype().descr()).ok_or_else(|| {
         Error::mismatch(
@@ -217,6 +239,14 @@ fn decode_nd<T: Element>(header: &Header, frames: &[Bytes], limits: &Limits) -> 
         )
     })?;
     Ok((nd, swap))
+}
+
+/// A decoded 1-d array as a vector (one copy).
+fn vec_of_nd<T: Element>((nd, swap): (NdArray, bool)) -> Result<Vec<T>> {
+    if nd.shape().len() != 1 {
+        return Err(Error::mismatch("a 1-d array", format!("shape {:?}", nd.shape())));
+    }
+    Ok(to_vec(&nd, swap))
 }
 
 fn to_vec<T: Element>(nd: &NdArray, swap: bool) -> Vec<T> {
@@ -348,11 +378,13 @@ macro_rules! vec_impls {
         /// From a 1-d numpy array (one copy; use [`Array`] to share the frame).
         impl DaskDeserialize for Vec<$t> {
             fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
-                let (nd, swap) = decode_nd::<$t>(header, frames, limits)?;
-                if nd.shape().len() != 1 {
-                    return Err(Error::mismatch("a 1-d array", format!("shape {:?}", nd.shape())));
+                vec_of_nd(decode_nd::<$t>(header, frames, limits)?)
+            }
+            fn __deserialize_value(header: &MsgValue, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+                match decode_nd_value::<$t>(header, frames, limits) {
+                    Some(r) => vec_of_nd(r?),
+                    None => Self::deserialize_from(&Header::from_value(header.clone())?, frames, limits),
                 }
-                Ok(to_vec(&nd, swap))
             }
             fn __deserialize_one_frame_into(
                 c: &mut RawCursor<'_>,
@@ -584,6 +616,12 @@ impl<T: Element> DaskDeserialize for Array<T> {
         let (nd, _) = decode_nd::<T>(header, frames, limits)?;
         Array::from_ndarray(nd)
     }
+    fn __deserialize_value(header: &MsgValue, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+        match decode_nd_value::<T>(header, frames, limits) {
+            Some(r) => Array::from_ndarray(r?.0),
+            None => Self::deserialize_from(&Header::from_value(header.clone())?, frames, limits),
+        }
+    }
     #[inline(always)]
     fn __deserialize_one_frame_into(
         c: &mut RawCursor<'_>,
@@ -636,6 +674,15 @@ impl DaskDeserialize for NdArray {
         limits.check_frames(frames.len())?;
         let sub = expect_dask_class(header, ndarray_class(), "numpy.ndarray")?;
         NdArray::dask_decode(sub, frames, limits)
+    }
+    fn __deserialize_value(header: &MsgValue, frames: &[Bytes], limits: &Limits) -> Result<Self> {
+        match crate::traits::dask_class_sub_header(header, ndarray_class()) {
+            Some(sub) => {
+                limits.check_frames(frames.len())?;
+                NdArray::dask_decode(sub, frames, limits)
+            }
+            None => Self::deserialize_from(&Header::from_value(header.clone())?, frames, limits),
+        }
     }
 }
 
