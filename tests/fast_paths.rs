@@ -335,6 +335,8 @@ fn collection_frames_borrow_the_arrays() {
     assert!(matches!(&s.frames[0], Frame::Shared(b) if b.as_ptr() == data[16..].as_ptr() && b.len() == 8));
 }
 
+type Entries = Vec<(MsgValue, MsgValue)>;
+
 /// Fields of derived structs are decoded from their sub-header map in
 /// place; results and errors are those of the `Header` path.
 #[test]
@@ -350,7 +352,7 @@ fn sub_header_maps_decode_like_headers() {
     let s = a.dask_serialize().unwrap();
     let frames = s.frame_bytes();
     let good = s.header.clone().into_value();
-    let with = |f: &dyn Fn(&mut Vec<(MsgValue, MsgValue)>)| {
+    let with = |f: &dyn Fn(&mut Entries)| {
         let mut e = s.header.entries().to_vec();
         f(&mut e);
         MsgValue::Map(e)
