@@ -71,7 +71,8 @@ impl std::fmt::Debug for Header {
     }
 }
 
-/// Decodes bytes that were checked when the header was made.
+/// Decodes bytes that were checked when the header was made
+/// ([`crate::raw::is_valid_map`], or this crate's own writers).
 fn decode_checked(bytes: &Bytes) -> Vec<Entry> {
     match MsgValue::decode(bytes, &Limits::unbounded()) {
         Ok(MsgValue::Map(entries)) => entries,
@@ -285,12 +286,28 @@ impl Header {
     }
 
     /// Decodes a msgpack header (Dask's decoding options). `bin` values
-    /// share `bytes`' memory, and typed decoders read the bytes in place.
+    /// share `bytes`' memory.
+    ///
+    /// The bytes are checked completely here (every error is reported now),
+    /// but the tree of entries is built only when something asks for it:
+    /// typed decoders of collections read the bytes in place, so a header
+    /// of 10,000 sub-headers is never turned into 10,000 trees.
     ///
     /// # Errors
     ///
-    /// Malformed msgpack, or a value that is not a map.
+    /// Malformed msgpack, nesting beyond `limits`, or a value that is not a
+    /// map.
     pub fn from_msgpack(bytes: &Bytes, limits: &Limits) -> Result<Self> {
+        if crate::raw::is_valid_map(bytes, limits.max_depth) {
+            return Ok(Header {
+                repr: Repr::Encoded {
+                    bytes: bytes.clone(),
+                    canonical: false,
+                    tree: OnceLock::new(),
+                },
+            });
+        }
+        // the decoder reports what is wrong
         match MsgValue::decode(bytes, limits)? {
             MsgValue::Map(entries) => Ok(Header {
                 repr: Repr::Encoded {

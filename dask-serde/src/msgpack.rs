@@ -202,6 +202,7 @@ impl MsgValue {
 
 /// Checks that `input` is one well-formed msgpack value nested at most
 /// `max` deep, with exactly the errors of [`scan_depth`].
+#[cfg_attr(not(feature = "serde"), allow(dead_code))] // used by typed messages
 pub(crate) fn check_depth(input: &[u8], max: usize) -> Result<()> {
     if quick_check(input, max) {
         return Ok(());
@@ -217,6 +218,7 @@ pub(crate) fn check_depth(input: &[u8], max: usize) -> Result<()> {
 ///
 /// Counting values still expected instead of tracking each open
 /// container keeps this loop short: small messages have few containers.
+#[cfg_attr(not(feature = "serde"), allow(dead_code))] // used by typed messages
 fn quick_check(input: &[u8], max: usize) -> bool {
     let len = input.len();
     let mut pos = 0usize;
@@ -295,6 +297,7 @@ fn quick_check(input: &[u8], max: usize) -> bool {
 /// small stack of counts). Errors on malformed input, and with
 /// [`Error::Limit`] as soon as the nesting passes `max`.
 #[inline(never)]
+#[cfg_attr(not(feature = "serde"), allow(dead_code))] // used by typed messages
 pub(crate) fn scan_depth(input: &[u8], max: usize) -> Result<usize> {
     let mut pos = 0usize;
     let mut stack: Vec<u64> = Vec::new();

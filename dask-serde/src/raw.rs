@@ -134,6 +134,79 @@ pub(crate) fn skip(buf: &[u8], mut pos: usize) -> Option<usize> {
     Some(pos)
 }
 
+/// `true` exactly when [`MsgValue::decode`](crate::MsgValue::decode) with
+/// `max_depth` accepts `buf` and yields a map: the same checks (markers,
+/// truncation, UTF-8 of strings, container counts against the bytes left,
+/// nesting depth, trailing data) without building anything. Lets a header
+/// keep its bytes and build its tree only when asked.
+pub(crate) fn is_valid_map(buf: &[u8], max_depth: usize) -> bool {
+    if !matches!(buf.first(), Some(0x80..=0x8f | 0xde | 0xdf)) {
+        return false;
+    }
+    // items left in each open, non-empty container (as the decoder's stack)
+    let mut open: Vec<u64> = Vec::new();
+    let mut pos = 0;
+    loop {
+        let m = buf.get(pos).copied();
+        // the forms most header values take, inline
+        if let Some(0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3) = m {
+            pos += 1;
+        } else if let Some(m @ 0xa0..=0xbf) = m {
+            let start = pos + 1;
+            let Some(s) = buf.get(start..start + usize::from(m & 0x1f)) else {
+                return false;
+            };
+            if !s.is_ascii() && std::str::from_utf8(s).is_err() {
+                return false;
+            }
+            pos = start + s.len();
+        } else {
+            let Some((h, next)) = head(buf, pos) else {
+                return false;
+            };
+            pos = next;
+            match h {
+                Head::Str(s) => {
+                    if std::str::from_utf8(s).is_err() {
+                        return false;
+                    }
+                }
+                Head::Array { len } | Head::Map { len } => {
+                    if open.len() >= max_depth {
+                        return false;
+                    }
+                    let items = if matches!(h, Head::Map { .. }) {
+                        (len as u64).saturating_mul(2)
+                    } else {
+                        len as u64
+                    };
+                    if items > (buf.len() - pos) as u64 {
+                        return false;
+                    }
+                    if items > 0 {
+                        open.push(items);
+                        continue;
+                    }
+                }
+                _ => {}
+            }
+        }
+        // one value finished: count it against the open containers
+        loop {
+            match open.last_mut() {
+                None => return pos == buf.len(),
+                Some(left) => {
+                    *left -= 1;
+                    if *left > 0 {
+                        break;
+                    }
+                    open.pop();
+                }
+            }
+        }
+    }
+}
+
 /// Appends an integer in Python msgpack's smallest form (a fixint inline,
 /// others through [`crate::msgpack::write_int`]).
 #[inline]
@@ -404,6 +477,99 @@ mod tests {
         assert!(RawCursor::new(&[0xd4, 0, 0]).skip_value().is_none());
         assert_eq!(RawCursor::new(&[0xa1, 0xff]).str(), None, "invalid UTF-8");
         assert_eq!(RawCursor::new(&[0x01]).str(), None, "wrong type");
+    }
+
+    /// The validator must agree with the decoder exactly: a header it
+    /// accepts is decoded later without a way to report errors.
+    fn agrees(b: &[u8], depth: usize) {
+        let limits = Limits {
+            max_depth: depth,
+            ..Limits::default()
+        };
+        let decoded = MsgValue::decode(&Bytes::copy_from_slice(b), &limits);
+        let want = matches!(decoded, Ok(MsgValue::Map(_)));
+        assert_eq!(
+            is_valid_map(b, depth),
+            want,
+            "{b:02x?} at depth {depth}: {decoded:?}"
+        );
+    }
+
+    fn samples() -> Vec<Vec<u8>> {
+        let nested = |d: usize| {
+            let mut v = MsgValue::Array(vec![MsgValue::Int(1)]);
+            for _ in 0..d {
+                v = MsgValue::Array(vec![v, MsgValue::Map(vec![])]);
+            }
+            MsgValue::Map(vec![("k".into(), v)])
+        };
+        vec![
+            enc(MsgValue::Map(vec![
+                (
+                    "sub-headers".into(),
+                    MsgValue::Array(vec![MsgValue::Map(vec![("a".into(), MsgValue::Nil)]); 3]),
+                ),
+                ("f".into(), MsgValue::Float(-1.5)),
+                ("i".into(), MsgValue::Int(-70_000)),
+                ("u".into(), MsgValue::Int(u64::MAX as i128)),
+                ("s".into(), MsgValue::Str("é".repeat(20))),
+                ("b".into(), MsgValue::Bin(Bytes::from(vec![0xc1u8; 40]))),
+                (MsgValue::Int(3), MsgValue::Array(vec![])),
+            ])),
+            enc(nested(3)),
+            enc(nested(6)),
+            enc(MsgValue::Map(vec![])),
+        ]
+    }
+
+    #[test]
+    fn validation_agrees_with_the_decoder() {
+        for b in samples() {
+            for depth in 0..10 {
+                agrees(&b, depth);
+            }
+            for cut in 0..b.len() {
+                agrees(&b[..cut], 1024);
+            }
+            let mut longer = b.clone();
+            longer.push(0xc0);
+            agrees(&longer, 1024);
+        }
+        agrees(&[0xa1, b'x'], 1024); // not a map
+        agrees(&[0x81, 0xa1, 0xff, 0xc0], 1024); // invalid UTF-8 key
+        agrees(&[0x81, 0xc0, 0xd4, 0, 0], 1024); // ext value
+        agrees(&[0x81, 0xc0, 0xdd, 0, 0, 0, 9, 1, 2], 1024); // long array, short input
+        agrees(&[0xdf, 0, 0, 0, 0], 1024); // map32 of 0
+        agrees(&[0x80, 0x80], 1024); // trailing data
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn validation_agrees_on_corrupted_headers(
+            which in 0usize..4,
+            edits in proptest::collection::vec((0usize..512, proptest::prelude::any::<u8>()), 1..4),
+            depth in 1usize..8,
+        ) {
+            let mut b = samples()[which].clone();
+            for (pos, byte) in edits {
+                let n = b.len();
+                b[pos % n] = byte;
+            }
+            agrees(&b, depth);
+            agrees(&b, 1024);
+        }
+
+        #[test]
+        fn validation_agrees_on_random_bytes(
+            mut b in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..48),
+            marker in 0x80u8..0x90,
+        ) {
+            b[0] = marker;
+            agrees(&b, 4);
+            agrees(&b, 1024);
+        }
     }
 
     #[test]
