@@ -166,11 +166,7 @@ pub(crate) fn is_valid_map(buf: &[u8], max_depth: usize) -> bool {
             };
             pos = next;
             match h {
-                Head::Str(s) => {
-                    if std::str::from_utf8(s).is_err() {
-                        return false;
-                    }
-                }
+                Head::Str(s) if std::str::from_utf8(s).is_err() => return false,
                 Head::Array { len } | Head::Map { len } => {
                     if open.len() >= max_depth {
                         return false;
