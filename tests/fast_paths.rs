@@ -377,3 +377,28 @@ fn sub_header_maps_decode_like_headers() {
         both::<Array<f64>>(m, &frames[..0]);
     }
 }
+
+/// Lists of like arrays repeat one header: each repeat reuses the last
+/// item's parse, but every frame is still checked on its own.
+#[test]
+fn repeated_headers_still_check_every_frame() {
+    let typed: Vec<Array<f64>> = (0..50).map(|i| Array::from_vec(vec![i as f64; 16])).collect();
+    let s = typed.dask_serialize().unwrap();
+    let frames = s.frame_bytes();
+    let back: Vec<Array<f64>> = agree(&s.header, &frames).unwrap();
+    assert_eq!(back, typed);
+    let fast = Vec::<Array<f64>>::dask_deserialize(&wire(&s.header), &frames).unwrap();
+    assert!(fast.iter().zip(&frames).all(|(a, f)| a.shares_frame(f)));
+    // a misaligned frame in the middle: copied, like the tree path does
+    let mut odd = frames.clone();
+    let mut v = vec![0u8];
+    v.extend_from_slice(&frames[20]);
+    odd[20] = Bytes::from(v).slice(1..);
+    let back: Vec<Array<f64>> = agree(&s.header, &odd).unwrap();
+    assert_eq!(back, typed);
+    assert!(!back[20].shares_frame(&odd[20]) && back[21].shares_frame(&odd[21]));
+    // a frame too short for the repeated shape: the tree path's error
+    let mut short = frames.clone();
+    short[30] = frames[30].slice(..64);
+    assert!(agree::<Vec<Array<f64>>>(&s.header, &short).is_err());
+}

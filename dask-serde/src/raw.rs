@@ -262,6 +262,11 @@ impl<'a> RawCursor<'a> {
         self.pos
     }
 
+    /// Moves back to an offset read before.
+    pub(crate) fn rewind(&mut self, pos: usize) {
+        self.pos = pos.min(self.buf.len());
+    }
+
     /// `true` when every byte has been read.
     pub fn at_end(&self) -> bool {
         self.pos == self.buf.len()

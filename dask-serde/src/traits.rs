@@ -118,6 +118,18 @@ pub trait DaskDeserialize: Sized {
         false
     }
 
+    /// The next item of a collection has exactly the header bytes of the
+    /// last item in `out` (which [`DaskDeserialize::__deserialize_one_frame_into`]
+    /// pushed): pushes the same value over `frame` without reading the
+    /// header again. `false` when not supported or when `frame` does not
+    /// fit; the header is then read. Not meant to be implemented outside
+    /// this crate.
+    #[doc(hidden)]
+    fn __deserialize_like_last_into(frame: &Bytes, out: &mut Vec<Self>) -> bool {
+        let _ = (frame, out);
+        false
+    }
+
     /// Decodes with default [`Limits`].
     ///
     /// # Errors
@@ -429,10 +441,21 @@ fn seq_one_frame<'h, T: DaskDeserialize>(
         return None;
     }
     let mut items = Vec::with_capacity(n);
+    // the header bytes of the previous item: lists of like arrays repeat
+    // them, and an identical header decodes identically
+    let mut previous: &[u8] = &[];
     for f in frames {
+        let start = c.pos();
+        if !previous.is_empty() && c.eat(previous) {
+            if T::__deserialize_like_last_into(f, &mut items) {
+                continue;
+            }
+            c.rewind(start);
+        }
         if !T::__deserialize_one_frame_into(&mut c, f, &inner, &mut items) {
             return None;
         }
+        previous = bytes.get(start..c.pos())?;
     }
     let (mut collection, mut lengths, mut kind) = (false, false, None);
     for _ in 1..entries {

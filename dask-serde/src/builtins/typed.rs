@@ -648,6 +648,33 @@ impl<T: Element> DaskDeserialize for Array<T> {
         });
         true
     }
+    #[inline(always)]
+    fn __deserialize_like_last_into(frame: &Bytes, out: &mut Vec<Self>) -> bool {
+        let Some(last) = out.last() else {
+            return false;
+        };
+        // the same header: dtype, shape, strides and flag are the last
+        // array's; only the frame's own checks remain
+        let nd = &last.nd;
+        let align = std::mem::align_of::<T>();
+        let aligned = (frame.as_ptr() as usize) % align == 0
+            && nd.strides().iter().all(|s| s.unsigned_abs() % align == 0);
+        if !aligned || !NdArray::view_fits(T::SIZE, nd.shape(), nd.strides(), frame.len()) {
+            return false;
+        }
+        let next = NdArray::view_parts(
+            nd.dtype().clone(),
+            Dims::from_slice(nd.shape()),
+            Dims::from_slice(nd.strides()),
+            frame.clone(),
+            nd.is_writeable(),
+        );
+        out.push(Array {
+            nd: next,
+            _t: PhantomData,
+        });
+        true
+    }
 }
 
 impl DaskSerialize for NdArray {
