@@ -271,6 +271,17 @@ fn malformed_collections_give_the_tree_paths_errors() {
             frames.clone(),
         ),
         (
+            // "type" is not read by the tree path: a non-string there must
+            // not make the fast path read its items as keys
+            "a type that is not a string",
+            edit(h, |e| {
+                let sub = sub_header(e, 1);
+                let inner = sub[0].1.clone();
+                sub[1].1 = MsgValue::Array(vec!["sub-header".into(), inner]);
+            }),
+            frames.clone(),
+        ),
+        (
             "a sub-header that is not a map",
             edit(h, |e| {
                 let MsgValue::Array(items) = entry(e, "sub-headers") else {

@@ -481,7 +481,7 @@ fn seq_one_frame<'h, T: DaskDeserialize>(
         }
     }
     let kind = kind.filter(|k| matches!(*k, "list" | "tuple" | "set" | "dict"))?;
-    (collection && lengths).then_some((kind, items))
+    (collection && lengths && c.at_end()).then_some((kind, items))
 }
 
 /// One collection item: its header and its frames.

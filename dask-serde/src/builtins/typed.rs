@@ -279,7 +279,12 @@ fn read_array_header_fast<T: Element>(c: &mut RawCursor<'_>) -> Option<(Dims<usi
     for _ in 0..entries {
         match c.str_bytes()? {
             b"sub-header" if sub.is_none() => sub = Some(read_sub_header_fast::<T>(c)?),
-            b"type" if !ty => ty = c.str_bytes().is_some(),
+            b"type" if !ty => {
+                // any string (the tree path does not read it); anything
+                // else is left to the tree path
+                c.str()?;
+                ty = true;
+            }
             b"type-serialized" if !ts => {
                 ts = c.bin()? == &crate::family::dask::cached_type_serialized_ref(ndarray_class())?[..];
             }
