@@ -413,3 +413,42 @@ fn repeated_headers_still_check_every_frame() {
     short[30] = frames[30].slice(..64);
     assert!(agree::<Vec<Array<f64>>>(&s.header, &short).is_err());
 }
+
+/// Lists of bytes-like values write their constant header as is and read
+/// it back by comparing bytes; results and errors are the tree path's.
+#[test]
+fn bytes_collections_take_the_direct_paths() {
+    use dask_serde::{ByteArray, Frame};
+    let blobs: Vec<Bytes> = (0..20u8).map(|i| Bytes::from(vec![i; i as usize])).collect();
+    let s = blobs.dask_serialize().unwrap();
+    assert_canonical(&s);
+    for (b, f) in blobs.iter().zip(&s.frames) {
+        assert!(matches!(f, Frame::SharedRef(_)));
+        assert_eq!(f.as_ptr(), b.as_ptr());
+    }
+    let frames = s.frame_bytes();
+    let back: Vec<Bytes> = agree(&s.header, &frames).unwrap();
+    assert_eq!(back, blobs);
+    let fast = Vec::<Bytes>::dask_deserialize(&wire(&s.header), &frames).unwrap();
+    assert!(
+        fast.iter().zip(&frames).all(|(a, f)| a.as_ptr() == f.as_ptr()),
+        "zero-copy"
+    );
+    let vecs: Vec<Vec<u8>> = blobs.iter().map(|b| b.to_vec()).collect();
+    assert_eq!(agree::<Vec<Vec<u8>>>(&s.header, &frames).unwrap(), vecs);
+    let s2 = vecs.dask_serialize().unwrap();
+    assert_canonical(&s2);
+    assert_eq!(s2.header.to_msgpack().unwrap(), s.header.to_msgpack().unwrap());
+
+    // bytearray items: their own class, accepted by every bytes-like type
+    let arrays: Vec<ByteArray> = blobs.iter().cloned().map(ByteArray).collect();
+    let s3 = arrays.dask_serialize().unwrap();
+    assert_canonical(&s3);
+    let f3 = s3.frame_bytes();
+    assert_eq!(agree::<Vec<ByteArray>>(&s3.header, &f3).unwrap(), arrays);
+    assert_eq!(agree::<Vec<Bytes>>(&s3.header, &f3).unwrap(), blobs);
+    // arrays are not bytes: the same error both ways
+    let nums = vec![vec![1.0f64]];
+    let s4 = nums.dask_serialize().unwrap();
+    assert!(agree::<Vec<Bytes>>(&s4.header, &s4.frame_bytes()).is_err());
+}

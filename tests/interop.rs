@@ -296,6 +296,27 @@ fn typed_collections_match_dask_both_ways() {
     let back = <(Vec<i32>, Array<f32>, Vec<u16>)>::dask_deserialize(&s.header, &s.frame_bytes()).unwrap();
     assert_eq!(back, tuple);
 
+    // a list of bytes (the constant header written and read as is)
+    let blobs: Vec<Bytes> = vec![
+        Bytes::from_static(b"a"),
+        Bytes::new(),
+        Bytes::from(vec![7u8; 300]),
+    ];
+    let case = json!({"level": "serialize", "description": "typed bytes list", "value": {"list": blobs
+        .iter()
+        .map(|b| json!({"bytes": common::python::to_hex(b)}))
+        .collect::<Vec<_>>()}});
+    let ours = blobs.dask_serialize().unwrap().to_packed().unwrap();
+    py.check(&case, &ours)
+        .unwrap_or_else(|e| panic!("Python says {e}"));
+    let theirs = py.encode(&case).unwrap();
+    assert_eq!(ours, theirs);
+    let s = OwnedSerialized::from_packed(&Bytes::from(theirs), &Limits::default()).unwrap();
+    assert_eq!(
+        Vec::<Bytes>::dask_deserialize(&s.header, &s.frame_bytes()).unwrap(),
+        blobs
+    );
+
     let nested: Vec<Vec<Vec<i64>>> = vec![vec![vec![1, 2], vec![]], vec![vec![3]]];
     let enc = |v: &Vec<i64>| {
         nd(
