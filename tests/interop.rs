@@ -255,6 +255,24 @@ fn typed_collections_match_dask_both_ways() {
         v.iter().flat_map(|x| x.to_le_bytes()).collect()
     }
     let mut py = Harness::start();
+    /// Dask accepts Rust's bytes, writes the same bytes itself, and Rust
+    /// decodes Dask's bytes to `value`. Returns the decoded form.
+    fn both_ways<T>(py: &mut Harness, what: &str, value: &Json, v: &T) -> (T, Vec<Bytes>)
+    where
+        T: DaskSerialize + DaskDeserialize + PartialEq + std::fmt::Debug,
+    {
+        let case = json!({"level": "serialize", "description": what, "value": value});
+        let ours = v.dask_serialize().unwrap().to_packed().unwrap();
+        py.check(&case, &ours)
+            .unwrap_or_else(|e| panic!("{what}: Python says {e}"));
+        let theirs = py.encode(&case).unwrap();
+        assert_eq!(ours, theirs, "{what}: Rust's bytes equal Dask's");
+        let s = OwnedSerialized::from_packed(&Bytes::from(theirs), &Limits::default()).unwrap();
+        let frames = s.frame_bytes();
+        let back = T::dask_deserialize(&s.header, &frames).unwrap();
+        assert_eq!(&back, v, "{what}");
+        (back, frames)
+    }
 
     // a list of f64 arrays (W4's shape), lengths 0..40
     let arrays: Vec<Array<f64>> = (0..40)
@@ -264,37 +282,21 @@ fn typed_collections_match_dask_both_ways() {
         .iter()
         .map(|a| nd("<f8", &f64s(&a.to_vec()), a.len()))
         .collect();
-    let case = json!({"level": "serialize", "description": "typed list", "value": {"list": items}});
-    let ours = arrays.dask_serialize().unwrap().to_packed().unwrap();
-    py.check(&case, &ours)
-        .unwrap_or_else(|e| panic!("Python says {e}"));
-    let theirs = py.encode(&case).unwrap();
-    assert_eq!(ours, theirs, "Rust's bytes equal Dask's");
-    // Dask's bytes decoded in place, viewing the received frames
-    let s = OwnedSerialized::from_packed(&Bytes::from(theirs), &Limits::default()).unwrap();
-    let frames = s.frame_bytes();
-    let back = Vec::<Array<f64>>::dask_deserialize(&s.header, &frames).unwrap();
-    assert_eq!(back, arrays);
+    let (back, frames) = both_ways(&mut py, "typed list", &json!({"list": items}), &arrays);
     // frames in a packed blob sit wherever the prelude puts them: aligned
     // ones are viewed, misaligned ones copied once
     for (a, f) in back.iter().zip(&frames) {
         assert!(a.is_empty() || a.shares_frame(f) == (f.as_ptr() as usize % 8 == 0));
     }
 
-    // a tuple of mixed element types, and a list of int vectors
+    // a tuple of mixed element types
     let tuple = (vec![1i32, -2, 3], Array::from_vec(vec![0.25f32]), vec![7u16]);
-    let case = json!({"level": "serialize", "description": "typed tuple", "value": {"tuple": [
+    let value = json!({"tuple": [
         nd("<i4", &[1i32, -2, 3].iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>(), 3),
         nd("<f4", &0.25f32.to_le_bytes(), 1),
         nd("<u2", &7u16.to_le_bytes(), 1),
-    ]}});
-    let ours = tuple.dask_serialize().unwrap().to_packed().unwrap();
-    py.check(&case, &ours)
-        .unwrap_or_else(|e| panic!("Python says {e}"));
-    assert_eq!(ours, py.encode(&case).unwrap());
-    let s = OwnedSerialized::from_packed(&Bytes::from(ours), &Limits::default()).unwrap();
-    let back = <(Vec<i32>, Array<f32>, Vec<u16>)>::dask_deserialize(&s.header, &s.frame_bytes()).unwrap();
-    assert_eq!(back, tuple);
+    ]});
+    both_ways(&mut py, "typed tuple", &value, &tuple);
 
     // a list of bytes (the constant header written and read as is)
     let blobs: Vec<Bytes> = vec![
@@ -302,21 +304,13 @@ fn typed_collections_match_dask_both_ways() {
         Bytes::new(),
         Bytes::from(vec![7u8; 300]),
     ];
-    let case = json!({"level": "serialize", "description": "typed bytes list", "value": {"list": blobs
+    let value = json!({"list": blobs
         .iter()
         .map(|b| json!({"bytes": common::python::to_hex(b)}))
-        .collect::<Vec<_>>()}});
-    let ours = blobs.dask_serialize().unwrap().to_packed().unwrap();
-    py.check(&case, &ours)
-        .unwrap_or_else(|e| panic!("Python says {e}"));
-    let theirs = py.encode(&case).unwrap();
-    assert_eq!(ours, theirs);
-    let s = OwnedSerialized::from_packed(&Bytes::from(theirs), &Limits::default()).unwrap();
-    assert_eq!(
-        Vec::<Bytes>::dask_deserialize(&s.header, &s.frame_bytes()).unwrap(),
-        blobs
-    );
+        .collect::<Vec<_>>()});
+    both_ways(&mut py, "typed bytes list", &value, &blobs);
 
+    // nested lists of int vectors
     let nested: Vec<Vec<Vec<i64>>> = vec![vec![vec![1, 2], vec![]], vec![vec![3]]];
     let enc = |v: &Vec<i64>| {
         nd(
@@ -325,18 +319,9 @@ fn typed_collections_match_dask_both_ways() {
             v.len(),
         )
     };
-    let case = json!({"level": "serialize", "description": "nested typed lists", "value": {"list": nested
+    let value = json!({"list": nested
         .iter()
         .map(|inner| json!({"list": inner.iter().map(enc).collect::<Vec<_>>()}))
-        .collect::<Vec<_>>()}});
-    let ours = nested.dask_serialize().unwrap().to_packed().unwrap();
-    py.check(&case, &ours)
-        .unwrap_or_else(|e| panic!("Python says {e}"));
-    let theirs = py.encode(&case).unwrap();
-    assert_eq!(ours, theirs);
-    let s = OwnedSerialized::from_packed(&Bytes::from(theirs), &Limits::default()).unwrap();
-    assert_eq!(
-        Vec::<Vec<Vec<i64>>>::dask_deserialize(&s.header, &s.frame_bytes()).unwrap(),
-        nested
-    );
+        .collect::<Vec<_>>()});
+    both_ways(&mut py, "nested typed lists", &value, &nested);
 }

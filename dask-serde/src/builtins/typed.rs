@@ -521,9 +521,14 @@ impl<T: Element> Array<T> {
     }
 
     fn aligned(nd: &NdArray) -> bool {
+        Self::aligned_at(nd.buffer().as_ptr() as usize + nd.offset(), nd.strides())
+    }
+
+    /// Can elements of `T` at byte address `base` with these strides be
+    /// read in place?
+    fn aligned_at(base: usize, strides: &[isize]) -> bool {
         let align = std::mem::align_of::<T>();
-        let base = nd.buffer().as_ptr() as usize + nd.offset();
-        base % align == 0 && nd.strides().iter().all(|s| s.unsigned_abs() % align == 0)
+        base % align == 0 && strides.iter().all(|s| s.unsigned_abs() % align == 0)
     }
 
     fn wrap(nd: NdArray) -> Result<Self> {
@@ -640,11 +645,10 @@ impl<T: Element> DaskDeserialize for Array<T> {
         let Some(dtype) = T::__dtype() else {
             return false;
         };
-        let align = std::mem::align_of::<T>();
         // a misaligned frame is copied by the tree path
-        let aligned =
-            (frame.as_ptr() as usize) % align == 0 && strides.iter().all(|s| s.unsigned_abs() % align == 0);
-        if !aligned || !NdArray::view_fits(T::SIZE, &shape, &strides, frame.len()) {
+        if !Self::aligned_at(frame.as_ptr() as usize, &strides)
+            || !NdArray::view_fits(T::SIZE, &shape, &strides, frame.len())
+        {
             return false;
         }
         out.push(Array {
@@ -661,10 +665,9 @@ impl<T: Element> DaskDeserialize for Array<T> {
         // the same header: dtype, shape, strides and flag are the last
         // array's; only the frame's own checks remain
         let nd = &last.nd;
-        let align = std::mem::align_of::<T>();
-        let aligned = (frame.as_ptr() as usize) % align == 0
-            && nd.strides().iter().all(|s| s.unsigned_abs() % align == 0);
-        if !aligned || !NdArray::view_fits(T::SIZE, nd.shape(), nd.strides(), frame.len()) {
+        if !Self::aligned_at(frame.as_ptr() as usize, nd.strides())
+            || !NdArray::view_fits(T::SIZE, nd.shape(), nd.strides(), frame.len())
+        {
             return false;
         }
         let next = NdArray::view_parts(
