@@ -19,9 +19,10 @@ use std::net::{TcpListener, TcpStream};
 
 use bytes::Bytes;
 use dask_serde::message::typed::{dumps_typed, loads_typed};
-use dask_serde::message::{dumps, loads, DumpsOptions, LoadsOptions};
+use dask_serde::message::{dumps, loads};
 use dask_serde::transport::framing::{read_message, write_message};
 use dask_serde::{Array, DaskDeserialize, DaskSerialize, Header, Limits};
+use dask_serde::{DeserializeOptions, SerializeOptions};
 
 use common::*;
 
@@ -99,8 +100,8 @@ fn w5_framing() -> Box<dyn FnMut()> {
 
 fn routine(name: &str) -> Option<Box<dyn FnMut()>> {
     let (w, op) = name.rsplit_once('-')?;
-    let dopts = DumpsOptions::new();
-    let lopts = LoadsOptions::new();
+    let dopts = SerializeOptions::new();
+    let lopts = DeserializeOptions::new();
     Some(match w {
         "w1-value" => {
             let value = w1_value(&w1_msg());

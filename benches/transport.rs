@@ -32,10 +32,10 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use dask_serde::message::typed::{dumps_typed, loads_typed, ToSerialize};
-use dask_serde::message::{DumpsOptions, LoadsOptions};
 use dask_serde::transport::comm::{get, Comm, CommOptions};
 use dask_serde::transport::framing::{read_message, read_message_pooled, write_message, BufferPool};
 use dask_serde::{Array, Context, DaskDeserialize, DaskSerialize, Header, Limits, Value};
+use dask_serde::{DeserializeOptions, SerializeOptions};
 
 use common::*;
 
@@ -168,14 +168,14 @@ fn main() {
         &mut g,
         "dask-serde (typed message, pooled)",
         move |mut s| {
-            let opts = DumpsOptions::new().context(no_compression());
+            let opts = SerializeOptions::new().context(no_compression());
             Box::new(move || {
                 let frames = dumps_typed(&msg, &opts).expect("dumps");
                 write_message(&mut s, &frames).expect("write");
             })
         },
         move |mut s| {
-            let opts = LoadsOptions::new().limits(limits);
+            let opts = DeserializeOptions::new().limits(limits);
             let pool = BufferPool::new(4);
             Box::new(move || {
                 let frames = read_message_pooled(&mut s, &limits, &pool)

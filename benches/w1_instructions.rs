@@ -21,7 +21,8 @@ use std::hint::black_box;
 
 use bytes::Bytes;
 use dask_serde::message::typed::{dumps_typed, loads_typed};
-use dask_serde::message::{dumps, loads, DumpsOptions, LoadsOptions};
+use dask_serde::message::{dumps, loads};
+use dask_serde::{DeserializeOptions, SerializeOptions};
 
 use common::*;
 
@@ -58,8 +59,8 @@ fn callgrind_measured_region(f: &mut dyn FnMut(), iters: u64) {
 
 fn routine(codec: &str, op: &str) -> Option<Box<dyn FnMut()>> {
     let msg = w1_msg();
-    let dopts = DumpsOptions::new();
-    let lopts = LoadsOptions::new();
+    let dopts = SerializeOptions::new();
+    let lopts = DeserializeOptions::new();
     let f: Box<dyn FnMut()> = match (codec, op) {
         ("dask-serde-value", op) => {
             let value = w1_value(&msg);
@@ -183,7 +184,7 @@ fn main() {
         return;
     }
     if args.first().map(String::as_str) == Some("--hex") {
-        let frames = dumps(&w1_value(&w1_msg()), &DumpsOptions::new()).expect("dumps");
+        let frames = dumps(&w1_value(&w1_msg()), &SerializeOptions::new()).expect("dumps");
         let hex: String = frames[0].iter().map(|b| format!("{b:02x}")).collect();
         println!("{hex}");
         return;

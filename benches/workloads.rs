@@ -25,8 +25,9 @@ use bytes::Bytes;
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use dask_serde::message::typed::{dumps_typed, loads_typed};
-use dask_serde::message::{dumps, loads, DumpsOptions, LoadsOptions};
+use dask_serde::message::{dumps, loads};
 use dask_serde::{Array, DaskDeserialize, DaskSerialize};
+use dask_serde::{DeserializeOptions, SerializeOptions};
 
 use common::*;
 
@@ -156,8 +157,8 @@ where
 fn w1(c: &mut Criterion) {
     let msg = w1_msg();
     let value = w1_value(&msg);
-    let dopts = DumpsOptions::new();
-    let lopts = LoadsOptions::new();
+    let dopts = SerializeOptions::new();
+    let lopts = DeserializeOptions::new();
     let mut g = c.benchmark_group("W1");
     g.sample_size(50);
 

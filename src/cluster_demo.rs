@@ -5,9 +5,9 @@
 use std::time::{Duration, Instant};
 
 use dask_serde::bytes::Bytes;
-use dask_serde::message::{Opaque, PayloadKind};
 use dask_serde::transport::comm::{get, CommOptions, Rpc};
 use dask_serde::{Array, DaskDeserialize, DaskSerialize, Error, Limits, Value};
+use dask_serde::{Opaque, PayloadKind};
 
 /// The struct Python knows as `dask_serde_demo_models.Chunk`.
 #[derive(Debug, Clone, PartialEq, DaskSerialize, DaskDeserialize)]

@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use common::cluster::Cluster;
 use dask_serde::bytes::Bytes;
-use dask_serde::message::{dumps, loads, DumpsOptions, LoadsOptions};
+use dask_serde::message::{dumps, loads};
 use dask_serde::transport::async_comm::{AsyncComm, AsyncRpc};
 use dask_serde::transport::codec::DaskCodec;
 use dask_serde::transport::comm::{get, Comm, CommOptions, Server};
 use dask_serde::transport::framing::message_prefix;
 use dask_serde::{Array, Context, Error, Limits, Value};
+use dask_serde::{DeserializeOptions, SerializeOptions};
 use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -51,7 +52,7 @@ fn handshake_bytes(without: Option<&str>) -> Vec<u8> {
         ("pickle-protocol", Value::from(5)),
     ];
     entries.retain(|(k, _)| Some(*k) != without);
-    let opts = DumpsOptions::new().context(Context::new().with("compression", Value::None));
+    let opts = SerializeOptions::new().context(Context::new().with("compression", Value::None));
     wire(&dumps(&dict(entries), &opts).unwrap())
 }
 
@@ -129,10 +130,10 @@ async fn rpc_and_raw_comm_against_the_scheduler() {
         let id = comm.read().await.unwrap();
         assert_eq!(get(&id, "type"), Some(&Value::from("Scheduler")));
         // the exact bytes of spec §11.2
-        let frames = dumps(&request, &DumpsOptions::new()).unwrap();
+        let frames = dumps(&request, &SerializeOptions::new()).unwrap();
         assert_eq!(comm.write_frames(&frames).await.unwrap(), 36 + 8);
         let back = comm.read_frames().await.unwrap().expect("a reply");
-        let id = loads(&back, &LoadsOptions::new()).unwrap();
+        let id = loads(&back, &DeserializeOptions::new()).unwrap();
         assert_eq!(get(&id, "type"), Some(&Value::from("Scheduler")));
         comm.close().await;
 
@@ -354,7 +355,7 @@ async fn with_the_blocking_comm_negotiation_and_large_messages() {
             frames.len()
         );
         assert!(on_wire < 1 << 20, "compressed: {on_wire} bytes");
-        let msg = loads(&frames, &LoadsOptions::new()).unwrap();
+        let msg = loads(&frames, &DeserializeOptions::new()).unwrap();
         assert_eq!(get(&msg, "payload"), Some(&Value::from(vec![0u8; 3 << 20])));
         comm.write_frames(&[&b"first"[..], &b""[..], &big[..]])
             .await
@@ -380,13 +381,16 @@ async fn framed_messages_after_the_handshake() {
         for i in 0..3 {
             let request = dict(vec![("op", Value::from("echo")), ("data", Value::from(i))]);
             framed
-                .send(dumps(&request, &DumpsOptions::new()).unwrap())
+                .send(dumps(&request, &SerializeOptions::new()).unwrap())
                 .await
                 .unwrap();
         }
         for i in 0..3 {
             let frames = framed.next().await.unwrap().unwrap();
-            assert_eq!(loads(&frames, &LoadsOptions::new()).unwrap(), Value::from(i));
+            assert_eq!(
+                loads(&frames, &DeserializeOptions::new()).unwrap(),
+                Value::from(i)
+            );
         }
         // a raw Framed with a fresh codec also speaks the handshake
         let stream = TcpStream::connect(addr.trim_start_matches("tcp://"))
@@ -398,18 +402,18 @@ async fn framed_messages_after_the_handshake() {
                 ("compression", Value::None),
                 ("pickle-protocol", Value::from(5)),
             ]),
-            &DumpsOptions::new(),
+            &SerializeOptions::new(),
         )
         .unwrap();
         framed.send(hs).await.unwrap();
-        let theirs = loads(&framed.next().await.unwrap().unwrap(), &LoadsOptions::new()).unwrap();
+        let theirs = loads(&framed.next().await.unwrap().unwrap(), &DeserializeOptions::new()).unwrap();
         assert!(get(&theirs, "pickle-protocol").is_some());
         let request = dict(vec![("op", Value::from("identity"))]);
         framed
-            .send(dumps(&request, &DumpsOptions::new()).unwrap())
+            .send(dumps(&request, &SerializeOptions::new()).unwrap())
             .await
             .unwrap();
-        let id = loads(&framed.next().await.unwrap().unwrap(), &LoadsOptions::new()).unwrap();
+        let id = loads(&framed.next().await.unwrap().unwrap(), &DeserializeOptions::new()).unwrap();
         assert_eq!(get(&id, "id"), Some(&Value::from("rust-async-2")));
     })
     .await;
@@ -537,7 +541,7 @@ async fn reads_are_cancel_safe() {
     bounded(60, async {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let msg = dict(vec![("data", Value::Bytes(Bytes::from(vec![3u8; 200_000])))]);
-        let frames = dumps(&msg, &DumpsOptions::new()).unwrap();
+        let frames = dumps(&msg, &SerializeOptions::new()).unwrap();
         let bytes = wire(&frames);
         let addr = raw_peer(move |mut s| async move {
             let _ = s.write_all(&handshake_bytes(None)).await;

@@ -121,8 +121,8 @@ fn scatter_gather_and_python_computes_on_rust_data() {
         payload: Bytes::from_static(b"raw"),
     };
     let s = chunk.dask_serialize().unwrap().into_owned();
-    let opaque = dask_serde::message::Opaque {
-        kind: dask_serde::message::PayloadKind::Serialized,
+    let opaque = dask_serde::Opaque {
+        kind: dask_serde::PayloadKind::Serialized,
         header: s.header.clone(),
         frames: s.frame_bytes(),
     };

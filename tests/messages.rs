@@ -6,13 +6,14 @@ mod common;
 
 use common::python::Harness;
 use dask_serde::bytes::Bytes;
-use dask_serde::message::{dumps, loads, DumpsOptions, LoadsOptions};
-use dask_serde::transport::pack::pack_frames;
+use dask_serde::message::{dumps, loads};
+use dask_serde::pack::pack_frames;
 use dask_serde::{Context, EnumMember, Error, NdArray, PyType, Value};
+use dask_serde::{DeserializeOptions, SerializeOptions};
 use serde_json::json;
 
-fn no_compression() -> DumpsOptions {
-    DumpsOptions::new().context(Context::new().with("compression", Value::None))
+fn no_compression() -> SerializeOptions {
+    SerializeOptions::new().context(Context::new().with("compression", Value::None))
 }
 
 fn ser(v: Value) -> Value {
@@ -81,7 +82,7 @@ fn nested_references_sets_and_enums_against_python() {
     );
     assert_eq!(frames.len(), 1 + 2 + 2 + 3);
     // Rust reads it back
-    let back = loads(&frames, &LoadsOptions::new()).unwrap();
+    let back = loads(&frames, &DeserializeOptions::new()).unwrap();
     let Value::Dict(entries) = &back else { panic!() };
     assert!(matches!(&entries[2].1, Value::Set(s) if s.len() == 2));
     assert!(matches!(&entries[3].1, Value::Enum(e) if e.name == "running"));
@@ -91,8 +92,7 @@ fn nested_references_sets_and_enums_against_python() {
         .expect("Python agrees");
     // Python's own encoding of the same message is read by Rust
     let theirs = py.encode(&case(msg.to_json())).unwrap();
-    let theirs =
-        dask_serde::transport::pack::unpack_frames(&Bytes::from(theirs), &Default::default()).unwrap();
+    let theirs = dask_serde::pack::unpack_frames(&Bytes::from(theirs), &Default::default()).unwrap();
     assert_eq!(theirs, frames, "byte-identical to Dask's dumps");
 }
 
@@ -106,13 +106,13 @@ fn opaque_payloads_forward_byte_for_byte() {
             Value::ToPickle(Box::new(Value::Tuple(vec![Value::from(1), Value::from("a")]))),
         ),
     ]);
-    let frames = dumps(&msg, &DumpsOptions::new()).unwrap(); // auto: lz4
-    let kept = loads(&frames, &LoadsOptions::new().keep_serialized(true)).unwrap();
+    let frames = dumps(&msg, &SerializeOptions::new()).unwrap(); // auto: lz4
+    let kept = loads(&frames, &DeserializeOptions::new().keep_serialized(true)).unwrap();
     let Value::Dict(entries) = &kept else { panic!() };
     assert!(matches!(&entries[1].1, Value::Opaque(_)));
     assert!(matches!(&entries[2].1, Value::Opaque(_)));
     // a scheduler forwards it: identical frames
-    let again = dumps(&kept, &DumpsOptions::new()).unwrap();
+    let again = dumps(&kept, &SerializeOptions::new()).unwrap();
     assert_eq!(again, frames);
     // the payload frames are shared, not copied
     let Value::Opaque(o) = &entries[1].1 else { panic!() };
@@ -136,7 +136,7 @@ fn unencodable_values_fall_back_to_pickle_with_orphan_frames_like_dask() {
     let frame0 = dask_serde::MsgValue::decode(&frames[0], &Default::default()).unwrap();
     assert_eq!(frame0.get("a").unwrap().get("__Serialized__"), Some(&3.into()));
     assert_eq!(frame0.get("b").unwrap().get("__Pickled__"), Some(&5.into()));
-    let back = loads(&frames, &LoadsOptions::new()).unwrap();
+    let back = loads(&frames, &DeserializeOptions::new()).unwrap();
     let Value::Dict(entries) = back else { panic!() };
     assert_eq!(entries[1].1, arr(2));
     // same layout as Dask's
@@ -144,8 +144,7 @@ fn unencodable_values_fall_back_to_pickle_with_orphan_frames_like_dask() {
     let json_msg =
         json!({"dict": [[{"str": "a"}, {"serialized": {"bytes": "78"}}], [{"str": "b"}, arr(2).to_json()]]});
     let theirs = py.encode(&case(json_msg)).unwrap();
-    let theirs =
-        dask_serde::transport::pack::unpack_frames(&Bytes::from(theirs), &Default::default()).unwrap();
+    let theirs = dask_serde::pack::unpack_frames(&Bytes::from(theirs), &Default::default()).unwrap();
     assert_eq!(theirs.len(), frames.len());
     assert_eq!(theirs[0], frames[0]);
     assert_eq!(theirs[3], frames[3]);
@@ -158,9 +157,13 @@ fn pickled_payloads_need_pickle_on_the_allow_list() {
         Value::ToPickle(Box::new(Value::from(7))),
     )]);
     let frames = dumps(&msg, &no_compression()).unwrap();
-    let err = loads(&frames, &LoadsOptions::new().deserializers(["dask", "msgpack"])).unwrap_err();
+    let err = loads(
+        &frames,
+        &DeserializeOptions::new().deserializers(["dask", "msgpack"]),
+    )
+    .unwrap_err();
     assert!(matches!(err, Error::NotAllowed { .. }), "{err}");
-    let ok = loads(&frames, &LoadsOptions::new()).unwrap();
+    let ok = loads(&frames, &DeserializeOptions::new()).unwrap();
     assert_eq!(ok, Value::Dict(vec![(Value::from("task"), Value::from(7))]));
 }
 
@@ -177,17 +180,20 @@ fn references_are_bounds_checked() {
         vec![ref_to(1), Bytes::from_static(b"\x80")],                       // no num-sub-frames
         vec![ref_to(1), Bytes::from_static(b"\x81\xaenum-sub-frames\x05")], // frames missing
     ] {
-        assert!(loads(&frames, &LoadsOptions::new()).is_err());
+        assert!(loads(&frames, &DeserializeOptions::new()).is_err());
     }
     // offset 0 and negative offsets are not references (Python's `> 0`)
     let zero = vec![Bytes::from_static(b"\x81\xae__Serialized__\x00")];
     assert!(matches!(
-        loads(&zero, &LoadsOptions::new()).unwrap(),
+        loads(&zero, &DeserializeOptions::new()).unwrap(),
         Value::Dict(_)
     ));
     // orphan frames are tolerated
     let frames = vec![Bytes::from_static(b"\x01"), Bytes::from_static(b"orphan")];
-    assert_eq!(loads(&frames, &LoadsOptions::new()).unwrap(), Value::from(1));
+    assert_eq!(
+        loads(&frames, &DeserializeOptions::new()).unwrap(),
+        Value::from(1)
+    );
     // integers msgpack cannot carry are an error, as in Python
     let big = Value::Dict(vec![(
         Value::from("n"),

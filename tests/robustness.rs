@@ -27,7 +27,7 @@ fn limits() -> Limits {
 fn decode_all(blob: &[u8]) {
     let blob = Bytes::copy_from_slice(blob);
     let l = limits();
-    let _ = dask_serde::transport::pack::unpack_frames(&blob, &l);
+    let _ = dask_serde::pack::unpack_frames(&blob, &l);
     let _ = MsgValue::decode(&blob, &l);
     let _ = PyType::from_type_serialized(&blob);
     if let Ok(s) = OwnedSerialized::from_packed(&blob, &l) {
@@ -130,10 +130,10 @@ proptest! {
         // mutate only the msgpack header (frame 0), keeping the prelude valid
         let all = fixtures();
         let blob = Bytes::from(all[idx % all.len()].clone());
-        let frames = dask_serde::transport::pack::unpack_frames(&blob, &Limits::default()).unwrap();
+        let frames = dask_serde::pack::unpack_frames(&blob, &Limits::default()).unwrap();
         let mut parts: Vec<Vec<u8>> = frames.iter().map(|f| f.to_vec()).collect();
         parts[0] = apply(parts[0].clone(), &muts);
-        decode_all(&dask_serde::transport::pack::pack_frames(&parts));
+        decode_all(&dask_serde::pack::pack_frames(&parts));
     }
 
     #[test]
@@ -148,8 +148,7 @@ fn every_truncation_of_every_fixture_is_an_error_or_consistent() {
         for cut in 0..v.blob.len() {
             let b = &v.blob[..cut];
             assert!(
-                dask_serde::transport::pack::unpack_frames(&Bytes::copy_from_slice(b), &Limits::default())
-                    .is_err(),
+                dask_serde::pack::unpack_frames(&Bytes::copy_from_slice(b), &Limits::default()).is_err(),
                 "{}: truncated to {cut} bytes must not unpack",
                 v.name
             );
@@ -163,7 +162,7 @@ fn absurd_counts_are_refused_before_allocating() {
     // a prelude announcing 2^40 frames in a 16-byte blob
     let mut blob = (1u64 << 40).to_le_bytes().to_vec();
     blob.extend_from_slice(&[0; 8]);
-    let err = dask_serde::transport::pack::unpack_frames(&Bytes::from(blob), &Limits::default()).unwrap_err();
+    let err = dask_serde::pack::unpack_frames(&Bytes::from(blob), &Limits::default()).unwrap_err();
     assert!(err.to_string().contains("frame count"), "{err}");
     // msgpack array32 of 4 billion items in 5 bytes
     let err = MsgValue::decode(

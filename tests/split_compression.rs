@@ -8,13 +8,12 @@ use common::python::{to_hex, Harness};
 use common::{check_decoded, serialize_options, vector};
 use dask_serde::bytes::Bytes;
 use dask_serde::compression::{
-    self, compress, decompress, decompress_frames, deserialize_bytes, maybe_compress, serialize_bytes, Codec,
-    CompressionOptions,
+    self, compress, decompress, decompress_frames, maybe_compress, Codec, CompressionOptions,
 };
-use dask_serde::split::{
-    frame_itemsizes, merge_and_deserialize, merge_frames, serialize_and_split, split_frames,
-};
-use dask_serde::transport::pack::{pack_frames, unpack_frames};
+use dask_serde::pack::{pack_frames, unpack_frames};
+use dask_serde::protocol::merge_and_deserialize_with;
+use dask_serde::split::{frame_itemsizes, merge_frames, split_frames};
+use dask_serde::{deserialize_bytes, merge_and_deserialize, serialize_and_split, serialize_bytes, Registry};
 use dask_serde::{
     serialize, DaskSerialize, DeserializeOptions, Error, Frame, Header, Limits, MsgValue, OwnedSerialized,
     SerializeOptions, Value,
@@ -78,7 +77,9 @@ fn split_vectors_are_reproduced_byte_for_byte_and_decode() {
         assert!(v.reproducible(), "{name}");
         let size = v.doc["params"]["size"].as_u64().map(|s| s as usize);
         let value = v.value();
-        let s = serialize_and_split(&value, &serialize_options(&v.doc), size).unwrap();
+        let mut opts = serialize_options(&v.doc);
+        opts.frame_split_size = size;
+        let s = serialize_and_split(&value, &opts).unwrap();
         assert_eq!(
             s.to_packed().unwrap(),
             v.blob[..],
@@ -119,7 +120,7 @@ fn serialize_bytes_vectors_decode_and_rust_writes_the_same_header() {
 
         // Rust's blob: the same header bytes, a frame that decompresses to the same data
         let opts = CompressionOptions::with_codec(codec);
-        let blob = serialize_bytes(&value, &SerializeOptions::new(), &opts, None).unwrap();
+        let blob = serialize_bytes(&value, &SerializeOptions::new().compression(opts.clone())).unwrap();
         let ours = unpack_frames(&Bytes::from(blob), &Limits::default()).unwrap();
         assert_eq!(ours[0], frames[0], "{name}: header bytes differ");
         assert_eq!(ours.len(), frames.len());
@@ -204,7 +205,15 @@ fn dask_decodes_rust_serialize_bytes_with_every_codec() {
                     None => CompressionOptions::default(),
                     Some(c) => CompressionOptions::with_codec(c),
                 };
-                let blob = serialize_bytes(&v, &SerializeOptions::new(), &opts, split).unwrap();
+                let blob = serialize_bytes(
+                    &v,
+                    &SerializeOptions {
+                        frame_split_size: split,
+                        compression: Some(opts.clone()),
+                        ..SerializeOptions::new()
+                    },
+                )
+                .unwrap();
                 // Rust reads its own blob back
                 let back = deserialize_bytes(&Bytes::from(blob.clone()), &DeserializeOptions::new()).unwrap();
                 let s = OwnedSerialized::from_packed(&Bytes::from(blob.clone()), &Limits::default()).unwrap();
@@ -332,7 +341,7 @@ fn rust_split_matches_dask_byte_for_byte() {
                 .encode(&doc)
                 .unwrap_or_else(|e| panic!("{value} size {size}: Dask: {e}"));
             // Rust encodes the value and splits it...
-            let ours = serialize_and_split(&v, &SerializeOptions::new(), Some(size))
+            let ours = serialize_and_split(&v, &SerializeOptions::new().frame_split_size(size))
                 .unwrap()
                 .to_packed()
                 .unwrap();
@@ -396,7 +405,7 @@ fn dask_merges_rust_splits() {
     for value in split_values() {
         let v = Value::from_json(&value).unwrap();
         for size in [8, 20] {
-            let blob = serialize_and_split(&v, &SerializeOptions::new(), Some(size))
+            let blob = serialize_and_split(&v, &SerializeOptions::new().frame_split_size(size))
                 .unwrap()
                 .to_packed()
                 .unwrap();
@@ -414,7 +423,11 @@ fn dask_merges_rust_splits() {
 fn int_map_keys_in_a_serialize_bytes_header_fail_on_both_sides() {
     // deserialize_bytes decodes its header with strict map keys
     let v = Value::Bytes(Bytes::from_static(b"x"));
-    let blob = serialize_bytes(&v, &SerializeOptions::new(), &CompressionOptions::default(), None).unwrap();
+    let blob = serialize_bytes(
+        &v,
+        &SerializeOptions::new().compression(CompressionOptions::default()),
+    )
+    .unwrap();
     let frames = unpack_frames(&Bytes::from(blob), &Limits::default()).unwrap();
     let mut header = Header::from_msgpack(&frames[0], &Limits::default()).unwrap();
     header.insert("extra", MsgValue::Map(vec![(MsgValue::from(1), MsgValue::Nil)]));
@@ -463,13 +476,13 @@ fn split_pieces_share_the_source() {
     // shared frames become slices of the same Bytes
     let b = Bytes::from(noise(100, 2));
     let v = Value::Bytes(b.clone());
-    let s = serialize_and_split(&v, &SerializeOptions::new(), Some(30)).unwrap();
+    let s = serialize_and_split(&v, &SerializeOptions::new().frame_split_size(30)).unwrap();
     for (i, f) in s.frames.iter().enumerate() {
         assert!(matches!(f, Frame::Shared(_)));
         assert_eq!(f.as_ptr(), b[i * 30..].as_ptr());
     }
     // a frame no larger than the size is passed through untouched
-    let s = serialize_and_split(&v, &SerializeOptions::new(), Some(100)).unwrap();
+    let s = serialize_and_split(&v, &SerializeOptions::new().frame_split_size(100)).unwrap();
     assert_eq!((s.frames.len(), s.frames[0].as_ptr()), (1, b.as_ptr()));
 }
 
@@ -477,7 +490,7 @@ fn split_pieces_share_the_source() {
 fn adjacent_pieces_merge_into_a_slice_of_the_parent() {
     let b = Bytes::from(noise(1000, 3));
     let v = Value::Bytes(b.clone());
-    let s = serialize_and_split(&v, &SerializeOptions::new(), Some(64)).unwrap();
+    let s = serialize_and_split(&v, &SerializeOptions::new().frame_split_size(64)).unwrap();
     let blob = Bytes::from(s.to_packed().unwrap());
     let s = OwnedSerialized::from_packed(&blob, &Limits::default()).unwrap();
     let pieces = s.frame_bytes();
@@ -508,9 +521,9 @@ fn adjacent_pieces_merge_into_a_slice_of_the_parent() {
     let blob = Bytes::from(
         serialize_bytes(
             &v,
-            &SerializeOptions::new(),
-            &CompressionOptions::default(),
-            Some(64),
+            &SerializeOptions::new()
+                .compression(CompressionOptions::default())
+                .frame_split_size(64),
         )
         .unwrap(),
     );
@@ -575,9 +588,7 @@ fn malformed_serialize_bytes_blobs_are_errors() {
     let v = Value::Bytes(Bytes::from(vec![0u8; 50_000]));
     let good = serialize_bytes(
         &v,
-        &SerializeOptions::new(),
-        &CompressionOptions::with_codec("lz4"),
-        None,
+        &SerializeOptions::new().compression(CompressionOptions::with_codec("lz4")),
     )
     .unwrap();
     let frames = unpack_frames(&Bytes::from(good.clone()), &Limits::default()).unwrap();
@@ -743,15 +754,20 @@ proptest! {
             Value::Bytes(Bytes::from(noise(len, seed))),
             Value::from_json(&json!({"pyarray": {"typecode": "d", "data": to_hex(&noise(len / 8 * 8, seed ^ 1))}})).unwrap(),
         ]);
-        let s = serialize_and_split(&v, &SerializeOptions::new(), Some(size)).unwrap();
+        let s = serialize_and_split(&v, &SerializeOptions::new().frame_split_size(size)).unwrap();
         for f in &s.frames {
             prop_assert!(f.len() <= size.max(8));
         }
         let blob = Bytes::from(s.to_packed().unwrap());
         let s = OwnedSerialized::from_packed(&blob, &Limits::default()).unwrap();
-        let back = dask_serde::Registry::global()
-            .merge_and_deserialize(&s.header, s.frame_bytes(), Some(&blob), &DeserializeOptions::new())
-            .unwrap();
+        let back = merge_and_deserialize_with(
+            &Registry::global(),
+            &s.header,
+            s.frame_bytes(),
+            Some(&blob),
+            &DeserializeOptions::new(),
+        )
+        .unwrap();
         prop_assert_eq!(back, v);
     }
 }

@@ -6,9 +6,9 @@ mod common;
 use common::python::{to_hex, Harness};
 use dask_serde::bytes::Bytes;
 use dask_serde::message::typed::{dumps_typed, loads_typed, ToSerialize};
-use dask_serde::message::{DumpsOptions, LoadsOptions};
-use dask_serde::transport::pack::{pack_frames, unpack_frames};
+use dask_serde::pack::{pack_frames, unpack_frames};
 use dask_serde::{Array, Context, DaskDeserialize, DaskSerialize, Limits, Value};
+use dask_serde::{DeserializeOptions, SerializeOptions};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -74,13 +74,13 @@ fn case(value: serde_json::Value) -> serde_json::Value {
 #[test]
 fn typed_round_trip_in_rust() {
     let u = update();
-    let frames = dumps_typed(&u, &DumpsOptions::new()).unwrap();
+    let frames = dumps_typed(&u, &SerializeOptions::new()).unwrap();
     // 1 message + (sub-header + frame) for data, point and each blob
     assert_eq!(frames.len(), 1 + 2 + 2 + 2 + 2);
-    let back: Update = loads_typed(&frames, &LoadsOptions::new()).unwrap();
+    let back: Update = loads_typed(&frames, &DeserializeOptions::new()).unwrap();
     assert_eq!(back, u);
     // the dynamic decoder agrees
-    let v = dask_serde::message::loads(&frames, &LoadsOptions::new()).unwrap();
+    let v = dask_serde::message::loads(&frames, &DeserializeOptions::new()).unwrap();
     let Value::Dict(entries) = v else { panic!() };
     assert_eq!(entries[0], (Value::from("op"), Value::from("update")));
     assert!(matches!(&entries[4].1, Value::Object(o) if o.class.name() == "Point"));
@@ -91,7 +91,7 @@ fn python_decodes_typed_messages() {
     let mut py = Harness::start();
     let u = update();
     let ctx = Context::new().with("compression", Value::None);
-    let frames = dumps_typed(&u, &DumpsOptions::new().context(ctx)).unwrap();
+    let frames = dumps_typed(&u, &SerializeOptions::new().context(ctx)).unwrap();
     let blob = pack_frames(&frames);
     py.check(&case(update_json(&u)), &blob).expect("Python agrees");
 }
@@ -102,10 +102,10 @@ fn python_messages_decode_into_typed_structs() {
     let u = update();
     let blob = py.encode(&case(update_json(&u))).unwrap();
     let frames = unpack_frames(&Bytes::from(blob), &Limits::default()).unwrap();
-    let back: Update = loads_typed(&frames, &LoadsOptions::new()).unwrap();
+    let back: Update = loads_typed(&frames, &DeserializeOptions::new()).unwrap();
     assert_eq!(back, u);
     // the allow-list applies to typed payloads
-    let strict = LoadsOptions::new().deserializers(["msgpack"]);
+    let strict = DeserializeOptions::new().deserializers(["msgpack"]);
     assert!(loads_typed::<Update>(&frames, &strict).is_err());
 }
 
@@ -115,7 +115,7 @@ fn compressed_and_split_payloads() {
         data: ToSerialize(Array::from_vec(vec![0.0; 100_000])),
         ..update()
     };
-    let opts = DumpsOptions::new().frame_split_size(200_000); // "auto" compression: lz4
+    let opts = SerializeOptions::new().frame_split_size(200_000); // "auto" compression: lz4
     let frames = dumps_typed(&big, &opts).unwrap();
     let sub = dask_serde::Header::from_msgpack(&frames[1], &Limits::default()).unwrap();
     assert_eq!(
@@ -128,7 +128,7 @@ fn compressed_and_split_payloads() {
         .unwrap()
         .iter()
         .all(|c| c.as_deref() == Some("lz4")));
-    let back: Update = loads_typed(&frames, &LoadsOptions::new()).unwrap();
+    let back: Update = loads_typed(&frames, &DeserializeOptions::new()).unwrap();
     assert_eq!(back, big);
 }
 
@@ -138,15 +138,15 @@ fn misuse_and_bad_input_are_errors() {
     let r = rmp_serde_to_vec(&ToSerialize(Bytes::from_static(b"x")));
     assert!(r.is_err());
     // references past the end
-    let frames = dumps_typed(&update(), &DumpsOptions::new()).unwrap();
+    let frames = dumps_typed(&update(), &SerializeOptions::new()).unwrap();
     let truncated = &frames[..3];
-    assert!(loads_typed::<Update>(truncated, &LoadsOptions::new()).is_err());
+    assert!(loads_typed::<Update>(truncated, &DeserializeOptions::new()).is_err());
     // a message of another shape
-    let other = dask_serde::message::dumps(&Value::from(5), &DumpsOptions::new()).unwrap();
-    assert!(loads_typed::<Update>(&other, &LoadsOptions::new()).is_err());
+    let other = dask_serde::message::dumps(&Value::from(5), &SerializeOptions::new()).unwrap();
+    assert!(loads_typed::<Update>(&other, &DeserializeOptions::new()).is_err());
     // deep nesting is refused before serde recurses
     let deep = Bytes::from([vec![0x91u8; 1000], vec![0x90]].concat());
-    let err = loads_typed::<Vec<u8>>(&[deep], &LoadsOptions::new()).unwrap_err();
+    let err = loads_typed::<Vec<u8>>(&[deep], &DeserializeOptions::new()).unwrap_err();
     assert!(matches!(err, dask_serde::Error::Limit { .. }), "{err}");
 }
 

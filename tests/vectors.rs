@@ -44,9 +44,8 @@ fn rust_reencodes_reproducible_vectors_byte_for_byte() {
         match common::encode_doc(&v.doc) {
             Ok(bytes) if bytes == v.blob[..] => passed.push(v.name.clone()),
             Ok(bytes) => {
-                let ours =
-                    dask_serde::transport::pack::unpack_frames(&bytes.into(), &Limits::default()).unwrap();
-                let theirs = dask_serde::transport::pack::unpack_frames(&v.blob, &Limits::default()).unwrap();
+                let ours = dask_serde::pack::unpack_frames(&bytes.into(), &Limits::default()).unwrap();
+                let theirs = dask_serde::pack::unpack_frames(&v.blob, &Limits::default()).unwrap();
                 failures.push(format!(
                     "{}: bytes differ\n ours:   {:?}\n theirs: {:?}",
                     v.name, ours, theirs

@@ -3,12 +3,12 @@
 use std::fmt::Write as _;
 
 use dask_serde::bytes::Bytes;
-use dask_serde::compression::{decompress_frames, serialize_bytes, CompressionOptions};
-use dask_serde::message::{dumps, loads, DumpsOptions, LoadsOptions};
-use dask_serde::transport::pack::{pack_frames, unpack_frames};
+use dask_serde::compression::{decompress_frames, CompressionOptions};
+use dask_serde::message::{dumps, loads};
+use dask_serde::pack::{pack_frames, unpack_frames};
 use dask_serde::{
-    deserialize_any, serialize, Context, DeserializeOptions, Header, Limits, MsgValue, OnError, PyType,
-    SerializeOptions, Value,
+    deserialize_any, serialize, serialize_and_split, serialize_bytes, Context, DeserializeOptions, Header,
+    Limits, MsgValue, OnError, PyType, SerializeOptions, Value,
 };
 use serde_json::Value as Json;
 
@@ -24,11 +24,7 @@ pub fn decode(data: &[u8], message: bool, deserializers: Option<Vec<String>>) ->
     let mut opts = DeserializeOptions::new().limits(limits);
     opts.deserializers = deserializers;
     let value = if message {
-        let lopts = LoadsOptions {
-            keep_serialized: false,
-            deserialize: opts,
-        };
-        loads(&frames, &lopts).map_err(err)?
+        loads(&frames, &opts).map_err(err)?
     } else {
         let (first, rest) = frames
             .split_first()
@@ -145,7 +141,8 @@ pub fn encode(data: &[u8]) -> Result<Vec<u8>, String> {
             match params.get("api").and_then(Json::as_str).unwrap_or("serialize") {
                 "serialize" => serialize(&value, &opts).and_then(|s| s.to_packed()).map_err(err),
                 "serialize_and_split" => {
-                    dask_serde::split::serialize_and_split(&value, &opts, size(&params, "size")?)
+                    opts.frame_split_size = size(&params, "size")?;
+                    serialize_and_split(&value, &opts)
                         .and_then(|s| s.to_packed())
                         .map_err(err)
                 }
@@ -155,11 +152,12 @@ pub fn encode(data: &[u8]) -> Result<Vec<u8>, String> {
                         Some(Json::String(s)) => Some(s.clone()),
                         Some(_) => return Err("params.compression must be a codec name or null".into()),
                     };
-                    let copts = CompressionOptions {
+                    opts.compression = Some(CompressionOptions {
                         codec,
                         ..CompressionOptions::default()
-                    };
-                    serialize_bytes(&value, &opts, &copts, size(&params, "size")?).map_err(err)
+                    });
+                    opts.frame_split_size = size(&params, "size")?;
+                    serialize_bytes(&value, &opts).map_err(err)
                 }
                 other => Err(format!(
                     "params.api must be serialize, serialize_and_split or serialize_bytes, got {other:?}"
@@ -167,7 +165,7 @@ pub fn encode(data: &[u8]) -> Result<Vec<u8>, String> {
             }
         }
         "message" => {
-            let mut opts = DumpsOptions::new();
+            let mut opts = SerializeOptions::new();
             opts.on_error = on_error;
             if let Some(s) = serializers {
                 opts = opts.serializers(s);

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use dask_serde::bytes::Bytes;
-use dask_serde::transport::pack::pack_frames;
+use dask_serde::pack::pack_frames;
 use serde_json::Value as Json;
 
 fn bin() -> Command {
@@ -309,9 +309,7 @@ fn malformed_input_is_a_clean_error() {
     };
     // a sub-header claiming more frames than the message has
     let bad_count = {
-        let frames =
-            dask_serde::transport::pack::unpack_frames(&Bytes::from(msg.clone()), &Default::default())
-                .unwrap();
+        let frames = dask_serde::pack::unpack_frames(&Bytes::from(msg.clone()), &Default::default()).unwrap();
         let mut h = dask_serde::Header::from_msgpack(&frames[1], &Default::default()).unwrap();
         h.insert("num-sub-frames", 99u64);
         let h = h.to_msgpack().unwrap();

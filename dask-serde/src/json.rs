@@ -213,8 +213,8 @@ impl Value {
                 // msgpack hex, frames as hex)
                 let mut body = Map::new();
                 let kind = match o.kind {
-                    crate::message::PayloadKind::Serialized => "serialized",
-                    crate::message::PayloadKind::Pickled => "pickled",
+                    crate::opaque::PayloadKind::Serialized => "serialized",
+                    crate::opaque::PayloadKind::Pickled => "pickled",
                 };
                 body.insert("kind".into(), Json::String(kind.into()));
                 body.insert(

@@ -190,7 +190,7 @@ impl Registry {
             return self.serialize_inner(inner, opts, Some(true), depth + 1);
         }
         if let Value::Opaque(o) = value {
-            if o.kind == crate::message::PayloadKind::Serialized {
+            if o.kind == crate::opaque::PayloadKind::Serialized {
                 // already serialized: header and frames unchanged
                 let frames = o.frames.iter().cloned().map(Frame::Shared).collect();
                 return Ok(Serialized::new(o.header.clone(), frames));

@@ -42,11 +42,9 @@ use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::header::{as_array, as_index, Header};
 use crate::msgpack::MsgValue;
-use crate::options::{DeserializeOptions, SerializeOptions};
 use crate::pytype::PyType;
-use crate::registry::Registry;
 use crate::serialized::Serialized;
-use crate::value::{PyArray, Value};
+use crate::value::PyArray;
 
 /// Dask's default split size, `distributed.comm.shard` = 64 MiB.
 pub const DEFAULT_SPLIT_SIZE: usize = 64 << 20;
@@ -613,34 +611,6 @@ fn split_groups(header: &Header, nframes: usize) -> Result<Option<Vec<(usize, us
     Ok(Some(groups))
 }
 
-/// Python's `serialize_and_split(x, serializers, on_error, context, size)`
-/// with the process-wide registry: [`serialize`](crate::serialize) then
-/// [`split_frames`]. `opts.iterate_collection` is honoured (Python's
-/// function always infers it).
-///
-/// # Examples
-///
-/// ```
-/// use dask_serde::split::serialize_and_split;
-/// use dask_serde::{MsgValue, SerializeOptions, Value};
-///
-/// let v = Value::from("small");
-/// let s = serialize_and_split(&v, &SerializeOptions::new(), None)?;
-/// assert_eq!(s.header.get("compression"), Some(&MsgValue::Array(vec![MsgValue::Nil])));
-/// # Ok::<(), dask_serde::Error>(())
-/// ```
-///
-/// # Errors
-///
-/// Those of [`Registry::serialize`] and [`split_frames`].
-pub fn serialize_and_split<'a>(
-    value: &'a Value,
-    opts: &SerializeOptions,
-    size: Option<usize>,
-) -> Result<Serialized<'a>> {
-    Registry::global().serialize_and_split(value, opts, size)
-}
-
 /// The merge part of Dask's `merge_and_deserialize`: when the header has
 /// `split-num-sub-frames`, each original frame is the concatenation of its
 /// pieces `frames[offset .. offset + n]`; otherwise `frames` is returned as
@@ -718,61 +688,6 @@ fn merge_pieces(pieces: &[Bytes], parent: Option<&Bytes>) -> Bytes {
         buf.extend_from_slice(p);
     }
     buf.freeze()
-}
-
-/// Python's `merge_and_deserialize(header, frames, deserializers)` with the
-/// process-wide registry: [`merge_frames`] then
-/// [`deserialize_any`](crate::deserialize_any). See
-/// [`Registry::merge_and_deserialize`] to merge without copying inside a
-/// parent buffer.
-///
-/// # Examples
-///
-/// See the [module documentation](self).
-///
-/// # Errors
-///
-/// Those of [`merge_frames`] and [`deserialize_any`](crate::deserialize_any).
-pub fn merge_and_deserialize(
-    header: &Header,
-    frames: Vec<Bytes>,
-    opts: &DeserializeOptions,
-) -> Result<Value> {
-    Registry::global().merge_and_deserialize(header, frames, None, opts)
-}
-
-impl Registry {
-    /// [`serialize_and_split`] with this registry.
-    ///
-    /// # Errors
-    ///
-    /// Those of [`Registry::serialize`] and [`split_frames`].
-    pub fn serialize_and_split<'a>(
-        &self,
-        value: &'a Value,
-        opts: &SerializeOptions,
-        size: Option<usize>,
-    ) -> Result<Serialized<'a>> {
-        split_frames(self.serialize(value, opts)?, size)
-    }
-
-    /// [`merge_and_deserialize`] with this registry; `parent` is the buffer
-    /// the frames were sliced from, if any (see [`merge_frames`]).
-    ///
-    /// # Errors
-    ///
-    /// Those of [`merge_frames`] and [`Registry::deserialize_any`].
-    pub fn merge_and_deserialize(
-        &self,
-        header: &Header,
-        frames: Vec<Bytes>,
-        parent: Option<&Bytes>,
-        opts: &DeserializeOptions,
-    ) -> Result<Value> {
-        opts.limits.check_frames(frames.len())?;
-        let frames = merge_frames(header, frames, parent)?;
-        self.deserialize_any(header, &frames, opts)
-    }
 }
 
 #[cfg(test)]

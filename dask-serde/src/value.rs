@@ -79,7 +79,7 @@ pub enum Value {
     /// A message payload kept undecoded (`loads` with `keep_serialized`):
     /// Python's `Serialized` / `Pickled`. Re-encoding it reproduces the
     /// payload byte for byte.
-    Opaque(Box<crate::message::Opaque>),
+    Opaque(Box<crate::opaque::Opaque>),
 }
 
 /// A Python `memoryview`: `format` is a `struct` code in native byte order,
@@ -176,8 +176,8 @@ impl Value {
             Value::Enum(e) => e.class.name().into(),
             Value::Unserializable(n) => n.clone(),
             Value::Opaque(o) => match o.kind {
-                crate::message::PayloadKind::Serialized => "Serialized".into(),
-                crate::message::PayloadKind::Pickled => "Pickled".into(),
+                crate::opaque::PayloadKind::Serialized => "Serialized".into(),
+                crate::opaque::PayloadKind::Pickled => "Pickled".into(),
             },
         }
     }

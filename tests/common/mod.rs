@@ -259,9 +259,10 @@ pub fn loose(d: &Value, e: &Value, path: &str) -> Result<(), String> {
 // ---------------------------------------------------------------------------
 // Every level and API of the vectors.
 
-use dask_serde::compression::{deserialize_bytes, serialize_bytes, CompressionOptions};
-use dask_serde::message::{dumps, loads, DumpsOptions, LoadsOptions};
-use dask_serde::transport::pack::{pack_frames, unpack_frames};
+use dask_serde::compression::CompressionOptions;
+use dask_serde::message::{dumps, loads};
+use dask_serde::pack::{pack_frames, unpack_frames};
+use dask_serde::{deserialize_bytes, serialize_and_split, serialize_bytes};
 use dask_serde::{DeserializeOptions, Limits, OwnedSerialized};
 
 /// Decodes a blob as the document says (level, api, allow-list). Returns
@@ -278,13 +279,7 @@ pub fn decode_doc(doc: &Json, blob: &[u8]) -> Result<(Value, Option<Header>), da
     });
     if doc["level"].as_str() == Some("message") {
         let frames = unpack_frames(&blob, &limits)?;
-        let v = loads(
-            &frames,
-            &LoadsOptions {
-                keep_serialized: false,
-                deserialize: opts,
-            },
-        )?;
+        let v = loads(&frames, &opts)?;
         return Ok((v, None));
     }
     match doc["params"]["api"].as_str().unwrap_or("serialize") {
@@ -308,7 +303,7 @@ pub fn encode_doc(doc: &Json) -> Result<Vec<u8>, dask_serde::Error> {
     let value = Value::from_json(&doc["value"])?;
     let p = &doc["params"];
     if doc["level"].as_str() == Some("message") {
-        let mut opts = DumpsOptions::new();
+        let mut opts = SerializeOptions::new();
         if let Some(s) = p["serializers"].as_array() {
             opts = opts.serializers(s.iter().map(|x| x.as_str().unwrap().to_owned()));
         }
@@ -316,17 +311,17 @@ pub fn encode_doc(doc: &Json) -> Result<Vec<u8>, dask_serde::Error> {
         opts.frame_split_size = p["frame_split_size"].as_u64().map(|n| n as usize);
         return Ok(pack_frames(&dumps(&value, &opts)?));
     }
-    let sopts = serialize_options(doc);
-    let size = p["size"].as_u64().map(|n| n as usize);
+    let mut sopts = serialize_options(doc);
+    sopts.frame_split_size = p["size"].as_u64().map(|n| n as usize);
     match p["api"].as_str().unwrap_or("serialize") {
-        "serialize_and_split" => dask_serde::split::serialize_and_split(&value, &sopts, size)?.to_packed(),
+        "serialize_and_split" => serialize_and_split(&value, &sopts)?.to_packed(),
         "serialize_bytes" => {
             let codec = p["compression"].as_str().map(str::to_owned);
-            let copts = CompressionOptions {
+            sopts.compression = Some(CompressionOptions {
                 codec,
                 ..CompressionOptions::default()
-            };
-            serialize_bytes(&value, &sopts, &copts, size)
+            });
+            serialize_bytes(&value, &sopts)
         }
         _ => dask_serde::serialize(&value, &sopts)?.to_packed(),
     }

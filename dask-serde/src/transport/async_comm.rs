@@ -317,7 +317,7 @@ impl AsyncComm {
     /// ```
     pub async fn write(&mut self, msg: &Value) -> Result<usize> {
         let opts = write_options(&self.opts, &self.local, &self.peer, &self.handshake);
-        let frames = self.registry.dumps(msg, &opts)?;
+        let frames = crate::message::dumps_with(&self.registry, msg, &opts)?;
         self.write_frames(&frames).await
     }
 
@@ -414,7 +414,7 @@ impl AsyncComm {
     }
 
     /// Reads one message keeping its payloads as [`Value::Opaque`] (decode
-    /// them with [`Opaque::decode`](crate::message::Opaque::decode) into
+    /// them with [`Opaque::decode`](crate::Opaque::decode) into
     /// typed values, or forward them untouched). Cancel-safe.
     ///
     /// # Errors
@@ -445,8 +445,11 @@ impl AsyncComm {
             .read_frames()
             .await?
             .ok_or_else(|| Error::CommClosed("the peer closed the connection".into()))?;
-        self.registry
-            .loads(&frames, &read_options(&self.opts, keep_serialized))
+        crate::message::loads_with(
+            &self.registry,
+            &frames,
+            &read_options(&self.opts, keep_serialized),
+        )
     }
 
     /// Shuts the connection down.

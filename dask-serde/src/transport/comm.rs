@@ -13,8 +13,7 @@ use super::framing::{io_error, read_message, read_message_pooled, write_message,
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
-use crate::message::{DumpsOptions, LoadsOptions};
-use crate::options::DeserializeOptions;
+use crate::options::{DeserializeOptions, SerializeOptions};
 use crate::registry::Registry;
 use crate::value::Value;
 
@@ -124,9 +123,10 @@ pub(crate) fn handshake_message(opts: &CommOptions) -> Value {
 /// The frames of this side's handshake (written uncompressed, before
 /// anything was negotiated). Shared with the async comm.
 pub(crate) fn handshake_frames(registry: &Registry, opts: &CommOptions) -> Result<Vec<Bytes>> {
-    registry.dumps(
+    crate::message::dumps_with(
+        registry,
         &handshake_message(opts),
-        &DumpsOptions::new().context(Context::new().with("compression", Value::None)),
+        &SerializeOptions::new().context(Context::new().with("compression", Value::None)),
     )
 }
 
@@ -168,7 +168,7 @@ pub(crate) fn write_options(
     local: &str,
     peer: &str,
     handshake: &Handshake,
-) -> DumpsOptions {
+) -> SerializeOptions {
     let context = Context::new()
         .with("sender", Value::from(local))
         .with("recipient", Value::from(peer))
@@ -177,22 +177,21 @@ pub(crate) fn write_options(
             "compression",
             handshake.compression.clone().map_or(Value::None, Value::Str),
         );
-    DumpsOptions {
+    SerializeOptions {
         serializers: opts.serializers.clone(),
         context: Some(context),
         frame_split_size: Some(opts.frame_split_size),
-        ..DumpsOptions::default()
+        ..SerializeOptions::default()
     }
 }
 
 /// How a comm decodes what it reads (allow-list and limits; payloads kept
 /// opaque with `keep_serialized`). Shared with the async comm.
-pub(crate) fn read_options(opts: &CommOptions, keep_serialized: bool) -> LoadsOptions {
-    let mut d = DeserializeOptions::new().limits(opts.limits);
-    d.deserializers = opts.deserializers.clone();
-    LoadsOptions {
+pub(crate) fn read_options(opts: &CommOptions, keep_serialized: bool) -> DeserializeOptions {
+    DeserializeOptions {
+        deserializers: opts.deserializers.clone(),
+        limits: opts.limits,
         keep_serialized,
-        deserialize: d,
     }
 }
 
@@ -284,7 +283,7 @@ impl Comm {
     /// Encoding errors, a closed connection.
     pub fn write(&mut self, msg: &Value) -> Result<usize> {
         let opts = write_options(&self.opts, &self.local, &self.peer, &self.handshake);
-        let frames = self.registry.dumps(msg, &opts)?;
+        let frames = crate::message::dumps_with(&self.registry, msg, &opts)?;
         self.write_frames(&frames)
     }
 
@@ -328,7 +327,7 @@ impl Comm {
     }
 
     /// Reads one message keeping its payloads as [`Value::Opaque`] (decode
-    /// them with [`Opaque::decode`](crate::message::Opaque::decode) into
+    /// them with [`Opaque::decode`](crate::Opaque::decode) into
     /// typed values, or forward them untouched).
     ///
     /// # Errors
@@ -342,8 +341,11 @@ impl Comm {
         let frames = self
             .read_frames()?
             .ok_or_else(|| Error::CommClosed("the peer closed the connection".into()))?;
-        self.registry
-            .loads(&frames, &read_options(&self.opts, keep_serialized))
+        crate::message::loads_with(
+            &self.registry,
+            &frames,
+            &read_options(&self.opts, keep_serialized),
+        )
     }
 
     /// Shuts the connection down.

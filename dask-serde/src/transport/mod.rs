@@ -6,4 +6,3 @@ pub mod async_comm;
 pub mod codec;
 pub mod comm;
 pub mod framing;
-pub mod pack;

@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use dask_serde::message::typed::{dumps_typed, loads_typed, ToSerialize};
-//! use dask_serde::message::{DumpsOptions, LoadsOptions};
+//! use dask_serde::message::{SerializeOptions, DeserializeOptions};
 //! use dask_serde::Array;
 //! use serde::{Deserialize, Serialize};
 //!
@@ -21,9 +21,9 @@
 //! }
 //!
 //! let msg = Update { op: "update".into(), key: "x".into(), data: ToSerialize(Array::from_vec(vec![1.0, 2.0])) };
-//! let frames = dumps_typed(&msg, &DumpsOptions::new())?;
+//! let frames = dumps_typed(&msg, &SerializeOptions::new())?;
 //! assert_eq!(frames.len(), 3); // message, sub-header, the array
-//! let back: Update = loads_typed(&frames, &LoadsOptions::new())?;
+//! let back: Update = loads_typed(&frames, &DeserializeOptions::new())?;
 //! assert_eq!(back, msg);
 //! # Ok::<(), dask_serde::Error>(())
 //! ```
@@ -43,8 +43,11 @@ use serde::de::{DeserializeOwned, Error as _, MapAccess, Visitor};
 use serde::ser::{Error as _, SerializeMap};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{push_serialized, DumpsOptions, LoadsOptions};
+use super::push_serialized;
+use crate::compression::CompressionOptions;
 use crate::error::{Error, Result};
+use crate::opaque::{read_payload, unpack_payload};
+use crate::options::{resolve_compression, DeserializeOptions, SerializeOptions};
 use crate::traits::{DaskDeserialize, DaskSerialize};
 
 /// A "serialize me" leaf of a typed message (Python's `to_serialize`).
@@ -58,9 +61,10 @@ struct EncodeState {
     /// `[placeholder for frame 0, payload frames...]`, empty until the
     /// first payload
     frames: Vec<Bytes>,
-    /// The context's `compression` entry (see [`DumpsOptions::context`]).
+    /// [`SerializeOptions::compression`].
+    explicit: Option<CompressionOptions>,
+    /// The context's `compression` entry (see [`SerializeOptions::context`]).
     codec: Option<Option<String>>,
-    zstd_level: i32,
     frame_split_size: Option<usize>,
 }
 
@@ -68,7 +72,7 @@ struct EncodeState {
 /// frame 0 alone can hold no valid reference, so nothing is copied then.
 struct DecodeState {
     /// The frames and options, when there are payload frames.
-    payloads: Option<(Vec<Bytes>, LoadsOptions)>,
+    payloads: Option<(Vec<Bytes>, DeserializeOptions)>,
 }
 
 thread_local! {
@@ -95,7 +99,7 @@ impl<T: 'static> Drop for Restore<T> {
 /// # Errors
 ///
 /// serde errors, payload serialization errors, and everything [`dumps`](super::dumps) reports.
-pub fn dumps_typed<T: Serialize + ?Sized>(msg: &T, opts: &DumpsOptions) -> Result<Vec<Bytes>> {
+pub fn dumps_typed<T: Serialize + ?Sized>(msg: &T, opts: &SerializeOptions) -> Result<Vec<Bytes>> {
     let state = EncodeState {
         frames: Vec::new(),
         codec: opts
@@ -103,7 +107,7 @@ pub fn dumps_typed<T: Serialize + ?Sized>(msg: &T, opts: &DumpsOptions) -> Resul
             .as_ref()
             .and_then(crate::context::Context::compression)
             .map(|c| c.map(str::to_owned)),
-        zstd_level: opts.zstd_level,
+        explicit: opts.compression.clone(),
         frame_split_size: opts.frame_split_size,
     };
     let previous = ENCODE.with(|c| c.borrow_mut().replace(state));
@@ -129,8 +133,8 @@ pub fn dumps_typed<T: Serialize + ?Sized>(msg: &T, opts: &DumpsOptions) -> Resul
 ///
 /// Malformed frames, a message that does not match `T`, and everything
 /// [`loads`](super::loads) reports for the payloads.
-pub fn loads_typed<T: DeserializeOwned>(frames: &[Bytes], opts: &LoadsOptions) -> Result<T> {
-    let limits = &opts.deserialize.limits;
+pub fn loads_typed<T: DeserializeOwned>(frames: &[Bytes], opts: &DeserializeOptions) -> Result<T> {
+    let limits = &opts.limits;
     limits.check_frames(frames.len())?;
     let first = frames
         .first()
@@ -160,8 +164,10 @@ impl<T: DaskSerialize> Serialize for ToSerialize<T> {
                     Error::Encode("ToSerialize can only be encoded by message::typed::dumps_typed".into())
                 })?;
                 let s = self.0.dask_serialize()?;
-                let compression =
-                    super::compression_options(state.codec.as_ref().map(|c| c.as_deref()), state.zstd_level);
+                let compression = resolve_compression(
+                    state.explicit.as_ref(),
+                    state.codec.as_ref().map(|c| c.as_deref()),
+                );
                 if state.frames.is_empty() {
                     // frame 0's place
                     state.frames.push(Bytes::new());
@@ -216,24 +222,19 @@ fn decode_payload<T: DaskDeserialize>(state: &DecodeState, k: usize) -> Result<T
     let Some((frames, opts)) = &state.payloads else {
         // frame 0 alone: every reference (k > 0) points past the end
         let only = [Bytes::new()];
-        super::read_payload(
-            &only,
-            k,
-            &LoadsOptions::default().deserialize.limits,
-            "__Serialized__",
-        )?;
+        read_payload(&only, k, &DeserializeOptions::default().limits, "__Serialized__")?;
         return Err(Error::frames(format!(
             "__Serialized__ {k} points past the 1 frames"
         )));
     };
-    let limits = &opts.deserialize.limits;
-    let (header, frames) = super::read_payload(frames, k, limits, "__Serialized__")?;
-    let frames = super::unpack_payload(&header, frames, limits)?;
+    let limits = &opts.limits;
+    let (header, frames) = read_payload(frames, k, limits, "__Serialized__")?;
+    let frames = unpack_payload(&header, frames, limits)?;
     // the family allow-list applies to typed payloads too
-    if !opts.deserialize.allows(header.serializer()) && !header.is_collection() {
+    if !opts.allows(header.serializer()) && !header.is_collection() {
         return Err(Error::NotAllowed {
             serializer: header.serializer().map(str::to_owned),
-            allowed: opts.deserialize.deserializers.clone().unwrap_or_default(),
+            allowed: opts.deserializers.clone().unwrap_or_default(),
         });
     }
     T::deserialize_from(&header, &frames, limits)
