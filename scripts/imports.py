@@ -37,8 +37,8 @@ LAYERS: list[tuple[str, int, str]] = [
     ("pack", 0, "wire"),
     ("transport::pack", 0, "wire"),
     ("serialized", 0, "wire"),
-    ("split", 0, "wire"),
     ("compression", 0, "wire"),
+    ("traits", 0, "wire"),
     # 1: the value model
     ("pytype", 1, "values"),
     ("value", 1, "values"),
@@ -46,11 +46,14 @@ LAYERS: list[tuple[str, int, str]] = [
     ("builtins::ndarray", 1, "values"),
     ("json", 1, "values"),
     ("pickle", 1, "values"),
+    ("opaque", 1, "values"),
+    ("split", 1, "values"),
     # 2: families, built-in types, typed traits, options
     ("context", 2, "families"),
     ("options", 2, "families"),
     ("family", 2, "families"),
     ("generic", 2, "families"),
+    ("collection", 2, "families"),
     ("builtins", 2, "families"),
     ("typed", 2, "families"),
     ("traits", 2, "families"),
@@ -298,7 +301,13 @@ def main() -> None:
     if not comps:
         print("none")
     for c in comps:
-        print(f"{len(c)} modules: {', '.join(c)}")
+        tops = {m.split("::")[0] for m in c}
+        where = (
+            f"inside the folder {next(iter(tops))}/ (one concept over several files)"
+            if len(tops) == 1
+            else "across folders"
+        )
+        print(f"{len(c)} modules, {where}: {', '.join(c)}")
 
     print("\n== upward imports (from a lower layer to a higher one)")
     up = []

@@ -21,16 +21,17 @@ use std::hash::BuildHasher;
 
 use bytes::Bytes;
 
-use crate::builtins::ndarray::NdArray;
+use crate::builtins::bytes::ByteArray;
 use crate::builtins::typed::{Array, Element};
 use crate::error::{Error, Result};
-use crate::family::dask::cached_type_serialized;
 use crate::frame::Frame;
 use crate::header::{as_index, Header, MsgExt};
 use crate::limits::Limits;
 use crate::msgpack::MsgValue;
+use crate::pytype::cached_type_serialized;
 use crate::pytype::PyType;
-use crate::traits::{ByteArray, DaskDeserialize, DaskSerialize};
+use crate::traits::{DaskDeserialize, DaskSerialize};
+use crate::value::ndarray::NdArray;
 
 // ---------------------------------------------------------------------------
 // Header values
@@ -515,7 +516,7 @@ impl<'h> GenericReader<'h> {
     /// Another family, another class, or a malformed header.
     pub fn new(header: &'h Header, class: &PyType, frames: &'h [Bytes], limits: &'h Limits) -> Result<Self> {
         limits.check_frames(frames.len())?;
-        let (found, sub) = crate::traits::expect_dask_any(header, &class.path())?;
+        let (found, sub) = crate::builtins::expect::expect_dask_any(header, &class.path())?;
         if &found != class {
             return Err(Error::mismatch(class.path(), found.path()));
         }
@@ -746,7 +747,7 @@ pub mod complex_elem {
             return Ok(());
         }
         w.complex_with(name, |frames| {
-            Ok(crate::traits::serialize_seq("list", items.iter(), frames)?.into_value())
+            Ok(crate::collection::serialize_seq("list", items.iter(), frames)?.into_value())
         })
     }
     /// A list from a collection header.

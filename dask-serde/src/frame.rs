@@ -96,3 +96,18 @@ impl PartialEq for Frame<'_> {
         self.as_slice() == other.as_slice()
     }
 }
+
+/// Joins frames into one buffer, without copying when there is only one.
+pub(crate) fn join(frames: &[Bytes]) -> Bytes {
+    match frames {
+        [] => Bytes::new(),
+        [one] => one.clone(),
+        many => {
+            let mut v = Vec::with_capacity(many.iter().map(Bytes::len).sum());
+            for f in many {
+                v.extend_from_slice(f);
+            }
+            Bytes::from(v)
+        }
+    }
+}

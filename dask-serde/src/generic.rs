@@ -4,13 +4,13 @@
 use bytes::Bytes;
 
 use crate::error::{Error, Result};
-use crate::family::dask::cached_type_serialized;
 use crate::family::msgpack::{from_msgpack_limited, from_msgpack_ref, to_msgpack};
 use crate::family::{DecodeCx, EncodeCx};
 use crate::frame::Frame;
 use crate::header::{as_index, as_map, Header, MsgExt};
 use crate::msgpack::MsgValue;
 use crate::options::{OnError, SerializeOptions};
+use crate::pytype::cached_type_serialized;
 use crate::pytype::PyType;
 use crate::value::{Object, Value};
 

@@ -4,10 +4,10 @@
 use bytes::Bytes;
 use serde_json::{Map, Number, Value as Json};
 
-use crate::builtins::dtype::DType;
-use crate::builtins::ndarray::NdArray;
 use crate::error::{Error, Result};
 use crate::pytype::PyType;
+use crate::value::dtype::DType;
+use crate::value::ndarray::NdArray;
 use crate::value::{EnumMember, MemoryView, Object, PyArray, Value};
 
 fn err(path: &str, message: impl Into<String>) -> Error {

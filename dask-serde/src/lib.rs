@@ -157,6 +157,7 @@
 #[path = "private.rs"]
 pub mod __private;
 pub mod builtins;
+mod collection;
 pub mod compression;
 mod context;
 mod error;
@@ -188,8 +189,8 @@ pub use bytes;
 #[cfg(feature = "derive")]
 pub use dask_serde_derive::{DaskDeserialize, DaskSerialize};
 
-pub use builtins::dtype::{DType, DTypeField, IntoDType, Layout};
-pub use builtins::ndarray::NdArray;
+pub use builtins::bytes::ByteArray;
+pub use builtins::keys::MsgpackKey;
 pub use builtins::typed::{Array, Element};
 pub use compression::{maybe_compress, Codec, CompressionOptions};
 pub use context::Context;
@@ -205,5 +206,7 @@ pub use pytype::PyType;
 pub use registry::{deserialize_any, register_family, serialize, DaskTypeLoader, Registry};
 pub use serialized::{OwnedSerialized, Serialized};
 pub use split::{merge_frames, split_frames};
-pub use traits::{ByteArray, DaskDeserialize, DaskSerialize, MsgpackKey};
+pub use traits::{DaskDeserialize, DaskSerialize};
+pub use value::dtype::{DType, DTypeField, IntoDType, Layout};
+pub use value::ndarray::NdArray;
 pub use value::{EnumMember, MemoryView, Object, PyArray, Value};

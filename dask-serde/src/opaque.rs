@@ -15,7 +15,7 @@ use crate::frame::Frame;
 use crate::header::{as_index, Header};
 use crate::limits::Limits;
 use crate::serialized::OwnedSerialized;
-use crate::split::merge_frames;
+use crate::split::merge::merge_frames;
 use crate::traits::DaskDeserialize;
 
 /// The kind of an opaque payload kept by `loads` with `keep_serialized`.

@@ -3,7 +3,11 @@
 
 use std::fmt;
 
+use bytes::Bytes;
+
 use crate::error::{Error, Result};
+use crate::header::Header;
+use crate::msgpack::MsgValue;
 
 /// The identity of a Python class: its module and `__qualname__`.
 ///
@@ -214,6 +218,56 @@ fn read_unicode(b: &[u8]) -> Option<(String, &[u8])> {
     }
     let s = std::str::from_utf8(&rest[..n]).ok()?;
     Some((s.to_owned(), &rest[n..]))
+}
+
+// ---------------------------------------------------------------------------
+// The dask family's header of a class (PROTOCOL.md §4.1, §5.1).
+
+/// Builds the dask-family header `{sub-header, type, type-serialized,
+/// serializer}` in Dask's key order.
+pub fn dask_header(sub_header: MsgValue, class: &PyType) -> Header {
+    Header::from_entries(vec![
+        ("sub-header".into(), sub_header),
+        ("type".into(), MsgValue::Str(typename(class))),
+        (
+            "type-serialized".into(),
+            MsgValue::Bin(cached_type_serialized(class)),
+        ),
+        ("serializer".into(), "dask".into()),
+    ])
+}
+
+/// `dask.utils.typename(cls)` without formatting for the built-in classes.
+fn typename(class: &PyType) -> String {
+    match (class.module(), class.qualname()) {
+        ("builtins", name) => name.to_owned(),
+        ("numpy", "ndarray") => "numpy.ndarray".to_owned(),
+        _ => class.typename(),
+    }
+}
+
+/// The `type-serialized` bytes of the built-in classes, computed once.
+pub(crate) fn cached_type_serialized(class: &PyType) -> Bytes {
+    match cached_type_serialized_ref(class) {
+        Some(b) => b.clone(),
+        None => Bytes::from(class.type_serialized()),
+    }
+}
+
+/// [`cached_type_serialized`] without a reference count, for the built-in
+/// classes only (`None` for others).
+pub(crate) fn cached_type_serialized_ref(class: &PyType) -> Option<&'static Bytes> {
+    use std::sync::OnceLock;
+    static BYTES: OnceLock<Bytes> = OnceLock::new();
+    static BYTEARRAY: OnceLock<Bytes> = OnceLock::new();
+    static NDARRAY: OnceLock<Bytes> = OnceLock::new();
+    let cell = match (class.module(), class.qualname()) {
+        ("builtins", "bytes") => &BYTES,
+        ("builtins", "bytearray") => &BYTEARRAY,
+        ("numpy", "ndarray") => &NDARRAY,
+        _ => return None,
+    };
+    Some(cell.get_or_init(|| Bytes::from(class.type_serialized())))
 }
 
 #[cfg(test)]

@@ -392,7 +392,7 @@ impl Registry {
     ) -> Result<Value> {
         // all parsing and checking happens out of line, so each level of
         // recursion costs little stack
-        let (kind, plan) = crate::traits::collection_items(header, frames, &opts.limits)?;
+        let (kind, plan) = crate::collection::collection_items(header, frames, &opts.limits)?;
         let is_dict = kind == "dict";
         let mut items = Vec::with_capacity(plan.len());
         let mut entries = Vec::new();

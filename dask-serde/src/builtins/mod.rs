@@ -1,7 +1,12 @@
-//! Built-in `dask`-family types beyond plain bytes.
+//! The built-in types of the typed path: bytes, collections, dict keys,
+//! numpy arrays (`Vec<T>`, `Array<T>`, `ndarray`) and Dask's numpy
+//! serializer for [`NdArray`](crate::NdArray).
 
-pub mod dtype;
-pub mod ndarray;
+pub(crate) mod bytes;
+pub(crate) mod collections;
+pub(crate) mod expect;
+pub(crate) mod keys;
 #[cfg(feature = "ndarray")]
 pub mod ndarray_crate;
+pub(crate) mod numpy_header;
 pub mod typed;

@@ -12,11 +12,11 @@ use ndarray::{ArrayBase, ArrayView, Data, Dimension, IxDyn, ShapeBuilder};
 
 use crate::builtins::typed::{Array, Element};
 use crate::error::{Error, Result};
-use crate::family::dask::dask_header;
 use crate::frame::Frame;
 use crate::header::Header;
 use crate::limits::Limits;
 use crate::msgpack::MsgValue;
+use crate::pytype::dask_header;
 use crate::pytype::PyType;
 use crate::traits::{DaskDeserialize, DaskSerialize};
 

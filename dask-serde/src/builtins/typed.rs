@@ -6,16 +6,18 @@ use std::marker::PhantomData;
 use bytes::Bytes;
 use smallvec::SmallVec;
 
-use crate::builtins::ndarray::{DType, Dims, NdArray};
+use crate::builtins::expect::expect_dask_class;
 use crate::error::{Error, Result};
-use crate::family::dask::dask_header;
 use crate::frame::Frame;
 use crate::header::Header;
 use crate::limits::Limits;
 use crate::msgpack::MsgValue;
+use crate::pytype::dask_header;
 use crate::pytype::PyType;
 use crate::raw::RawCursor;
-use crate::traits::{expect_dask_class, DaskDeserialize, DaskSerialize};
+use crate::traits::{DaskDeserialize, DaskSerialize};
+use crate::value::dtype::DType;
+use crate::value::ndarray::{Dims, NdArray};
 
 /// `numpy.ndarray`, built once.
 fn ndarray_class() -> &'static PyType {
@@ -190,7 +192,7 @@ fn serialize_slice_raw<'a, T: Element>(
     out: &mut Vec<u8>,
 ) -> Result<()> {
     if items.is_empty()
-        || !crate::builtins::ndarray::write_dask_header(
+        || !crate::builtins::numpy_header::write_dask_header(
             out,
             T::DTYPE,
             &[items.len()],
@@ -220,7 +222,7 @@ fn decode_nd_value<T: Element>(
     frames: &[Bytes],
     limits: &Limits,
 ) -> Option<Result<(NdArray, bool)>> {
-    let sub = crate::traits::dask_class_sub_header(header, ndarray_class())?;
+    let sub = crate::builtins::expect::dask_class_sub_header(header, ndarray_class())?;
     Some(
         limits
             .check_frames(frames.len())
@@ -231,7 +233,7 @@ fn decode_nd_value<T: Element>(
 /// The numpy sub-header of [`decode_nd`]: the array, and whether its bytes
 /// must be swapped for `T`.
 fn decode_nd_sub<T: Element>(sub: &MsgValue, frames: &[Bytes], limits: &Limits) -> Result<(NdArray, bool)> {
-    let nd = NdArray::dask_decode(sub, frames, limits)?;
+    let nd = crate::builtins::numpy_header::decode(sub, frames, limits)?;
     let swap = dtype_matches::<T>(nd.dtype().descr()).ok_or_else(|| {
         Error::mismatch(
             format!("an array of {}", T::DTYPE),
@@ -286,7 +288,7 @@ fn read_array_header_fast<T: Element>(c: &mut RawCursor<'_>) -> Option<(Dims<usi
                 ty = true;
             }
             b"type-serialized" if !ts => {
-                ts = c.bin()? == &crate::family::dask::cached_type_serialized_ref(ndarray_class())?[..];
+                ts = c.bin()? == &crate::pytype::cached_type_serialized_ref(ndarray_class())?[..];
             }
             b"serializer" if !ser => ser = c.str_bytes()? == b"dask",
             _ => return None,
@@ -326,7 +328,7 @@ fn read_canonical_header<T: Element>(c: &mut RawCursor<'_>) -> Option<(Dims<usiz
         return None;
     }
     let writeable = c.bool()?;
-    let tail = crate::builtins::ndarray::ndarray_header_tail();
+    let tail = crate::builtins::numpy_header::ndarray_header_tail();
     (!tail.is_empty() && c.eat(tail)).then_some((shape, strides, writeable))
 }
 
@@ -688,12 +690,12 @@ impl<T: Element> DaskDeserialize for Array<T> {
 impl DaskSerialize for NdArray {
     /// Contiguous arrays are sent without copying.
     fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
-        let (sub, frame) = self.dask_encode()?;
+        let (sub, frame) = crate::builtins::numpy_header::encode(self)?;
         frames.extend(frame);
         Ok(dask_header(sub, ndarray_class()))
     }
     fn __serialize_raw<'a>(&'a self, frames: &mut Vec<Frame<'a>>, out: &mut Vec<u8>) -> Result<()> {
-        match self.dask_header_fast(out)? {
+        match crate::builtins::numpy_header::header_fast(self, out)? {
             Some(frame) => {
                 frames.push(frame);
                 Ok(())
@@ -708,13 +710,13 @@ impl DaskDeserialize for NdArray {
     fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
         limits.check_frames(frames.len())?;
         let sub = expect_dask_class(header, ndarray_class(), "numpy.ndarray")?;
-        NdArray::dask_decode(sub, frames, limits)
+        crate::builtins::numpy_header::decode(sub, frames, limits)
     }
     fn __deserialize_value(header: &MsgValue, frames: &[Bytes], limits: &Limits) -> Result<Self> {
-        match crate::traits::dask_class_sub_header(header, ndarray_class()) {
+        match crate::builtins::expect::dask_class_sub_header(header, ndarray_class()) {
             Some(sub) => {
                 limits.check_frames(frames.len())?;
-                NdArray::dask_decode(sub, frames, limits)
+                crate::builtins::numpy_header::decode(sub, frames, limits)
             }
             None => Self::deserialize_from(&Header::from_value(header.clone())?, frames, limits),
         }

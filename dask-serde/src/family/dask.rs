@@ -3,9 +3,9 @@
 
 use bytes::Bytes;
 
-use super::{join, DecodeCx, EncodeCx, Family};
-use crate::builtins::ndarray::NdArray;
+use super::{DecodeCx, EncodeCx, Family};
 use crate::error::{Error, Result};
+use crate::frame::join;
 use crate::frame::Frame;
 use crate::generic;
 use crate::header::{as_array, as_index, as_str, Header, MsgExt};
@@ -25,52 +25,7 @@ use crate::value::{MemoryView, PyArray, Value};
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DaskFamily;
 
-/// Builds the dask-family header `{sub-header, type, type-serialized,
-/// serializer}` in Dask's key order.
-pub fn dask_header(sub_header: MsgValue, class: &PyType) -> Header {
-    Header::from_entries(vec![
-        ("sub-header".into(), sub_header),
-        ("type".into(), MsgValue::Str(typename(class))),
-        (
-            "type-serialized".into(),
-            MsgValue::Bin(cached_type_serialized(class)),
-        ),
-        ("serializer".into(), "dask".into()),
-    ])
-}
-
-/// `dask.utils.typename(cls)` without formatting for the built-in classes.
-fn typename(class: &PyType) -> String {
-    match (class.module(), class.qualname()) {
-        ("builtins", name) => name.to_owned(),
-        ("numpy", "ndarray") => "numpy.ndarray".to_owned(),
-        _ => class.typename(),
-    }
-}
-
-/// The `type-serialized` bytes of the built-in classes, computed once.
-pub(crate) fn cached_type_serialized(class: &PyType) -> Bytes {
-    match cached_type_serialized_ref(class) {
-        Some(b) => b.clone(),
-        None => Bytes::from(class.type_serialized()),
-    }
-}
-
-/// [`cached_type_serialized`] without a reference count, for the built-in
-/// classes only (`None` for others).
-pub(crate) fn cached_type_serialized_ref(class: &PyType) -> Option<&'static Bytes> {
-    use std::sync::OnceLock;
-    static BYTES: OnceLock<Bytes> = OnceLock::new();
-    static BYTEARRAY: OnceLock<Bytes> = OnceLock::new();
-    static NDARRAY: OnceLock<Bytes> = OnceLock::new();
-    let cell = match (class.module(), class.qualname()) {
-        ("builtins", "bytes") => &BYTES,
-        ("builtins", "bytearray") => &BYTEARRAY,
-        ("numpy", "ndarray") => &NDARRAY,
-        _ => return None,
-    };
-    Some(cell.get_or_init(|| Bytes::from(class.type_serialized())))
-}
+pub use crate::pytype::dask_header;
 
 impl Family for DaskFamily {
     fn name(&self) -> &str {
@@ -123,7 +78,7 @@ impl Family for DaskFamily {
             }
             Value::NdArray(a) => {
                 let protocol = cx.context.and_then(|c| c.pickle_protocol());
-                let (sub, frames) = a.dask_encode_with(protocol)?;
+                let (sub, frames) = crate::builtins::numpy_header::encode_with(a, protocol)?;
                 Serialized::new(dask_header(sub, &PyType::ndarray()), frames)
             }
             Value::Object(o) => {
@@ -157,7 +112,9 @@ pub(crate) fn decode_class(
         ("builtins", "bytearray") => Ok(Value::ByteArray(join(frames))),
         ("builtins", "memoryview") => decode_memoryview(sub, frames).map(Value::from),
         ("array", "array") => decode_pyarray(sub, frames).map(Value::PyArray),
-        ("numpy", "ndarray") => NdArray::dask_decode(sub, frames, &cx.options.limits).map(Value::from),
+        ("numpy", "ndarray") => {
+            crate::builtins::numpy_header::decode(sub, frames, &cx.options.limits).map(Value::from)
+        }
         ("builtins", "dict") => generic::decode_generic(sub, frames, cx, true),
         _ => {
             if let Some(loader) = cx.registry.dask_type(class) {

@@ -112,18 +112,3 @@ pub trait Family: Send + Sync {
     /// Malformed input, or data this family refuses.
     fn decode(&self, header: &Header, frames: &[Bytes], cx: &DecodeCx<'_>) -> Result<Value>;
 }
-
-/// Joins frames into one buffer, without copying when there is only one.
-pub(crate) fn join(frames: &[Bytes]) -> Bytes {
-    match frames {
-        [] => Bytes::new(),
-        [one] => one.clone(),
-        many => {
-            let mut v = Vec::with_capacity(many.iter().map(Bytes::len).sum());
-            for f in many {
-                v.extend_from_slice(f);
-            }
-            Bytes::from(v)
-        }
-    }
-}

@@ -3,8 +3,9 @@
 
 use bytes::Bytes;
 
-use super::{join, DecodeCx, EncodeCx, Family};
+use super::{DecodeCx, EncodeCx, Family};
 use crate::error::{Error, Result};
+use crate::frame::join;
 use crate::frame::Frame;
 use crate::header::Header;
 use crate::msgpack::{MsgValue, INT_MAX, INT_MIN};

@@ -23,10 +23,10 @@ use std::collections::{HashMap, HashSet};
 use bytes::Bytes;
 
 use super::read::{unexpected, Arena, Node, Ref};
-use crate::builtins::dtype::{DType, DTypeField, Layout};
-use crate::builtins::ndarray::NdArray;
 use crate::error::{Error, Result};
 use crate::pytype::PyType;
+use crate::value::dtype::{DType, DTypeField, Layout};
+use crate::value::ndarray::NdArray;
 use crate::value::Value;
 
 /// A handler's result: the message says what was wrong.

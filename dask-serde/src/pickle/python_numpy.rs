@@ -10,9 +10,9 @@ use serde_json::Value as Json;
 
 use super::python_tests::{from_desc, hex, seed, unhex, Harness};
 use super::*;
-use crate::builtins::dtype::{DType, DTypeField};
-use crate::builtins::ndarray::NdArray;
 use crate::error::Error;
+use crate::value::dtype::{DType, DTypeField};
+use crate::value::ndarray::NdArray;
 
 /// Random dtypes and arrays per test (besides the fixed cases).
 const RANDOM_CASES: usize = 300;

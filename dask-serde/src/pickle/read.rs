@@ -15,10 +15,10 @@ use num_bigint::BigInt;
 
 use super::numpy::{self, DTypeNode, ObjectArrayNode};
 use super::{compat, op, OobBuffer};
-use crate::builtins::ndarray::NdArray;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 use crate::pytype::PyType;
+use crate::value::ndarray::NdArray;
 use crate::value::{MemoryView, Object, Value};
 
 /// Longest decimal integer text accepted by `INT`/`LONG` (CPython 3.11's

@@ -14,9 +14,9 @@ use num_bigint::{BigInt, Sign};
 
 use super::numpy::{self, BufferLayout, MULTIARRAY, NUMERIC};
 use super::{compat, op, OobBuffer};
-use crate::builtins::dtype::{DType, Layout};
-use crate::builtins::ndarray::NdArray;
 use crate::error::{Error, Result};
+use crate::value::dtype::{DType, Layout};
+use crate::value::ndarray::NdArray;
 use crate::value::{Object, Value};
 
 /// `BATCHSIZE` of `_pickle.c`: items per `APPENDS`/`SETITEMS`/`ADDITEMS`.
@@ -881,7 +881,7 @@ impl<'a> Writer<'a> {
     /// numpy's dict holds `name: (dtype, offset[, title])` and, for a
     /// titled field, `title: <the same tuple>`; its keys are the very
     /// objects of `names`, so they are memo `GET`s here.
-    fn fields(&mut self, t: &mut Vec<Task<'a>>, fields: &'a [crate::builtins::dtype::DTypeField]) {
+    fn fields(&mut self, t: &mut Vec<Task<'a>>, fields: &'a [crate::value::dtype::DTypeField]) {
         let n = fields.len();
         let base = self.slots.len();
         // per field: name, title, value tuple

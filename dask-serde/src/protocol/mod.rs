@@ -116,37 +116,3 @@ pub fn merge_and_deserialize_with(
     let frames = merge_frames(header, frames, parent)?;
     registry.deserialize_any(header, &frames, opts)
 }
-
-impl Registry {
-    /// [`serialize_and_split`] with this registry.
-    ///
-    /// # Errors
-    ///
-    /// Those of [`Registry::serialize`] and [`split_frames`].
-    pub fn serialize_and_split<'a>(
-        &self,
-        value: &'a Value,
-        opts: &SerializeOptions,
-        size: Option<usize>,
-    ) -> Result<Serialized<'a>> {
-        split_frames(self.serialize(value, opts)?, size)
-    }
-
-    /// [`merge_and_deserialize`] with this registry; `parent` is the buffer
-    /// the frames were sliced from, if any (see [`merge_frames`]).
-    ///
-    /// # Errors
-    ///
-    /// Those of [`merge_frames`] and [`Registry::deserialize_any`].
-    pub fn merge_and_deserialize(
-        &self,
-        header: &Header,
-        frames: Vec<Bytes>,
-        parent: Option<&Bytes>,
-        opts: &DeserializeOptions,
-    ) -> Result<Value> {
-        opts.limits.check_frames(frames.len())?;
-        let frames = merge_frames(header, frames, parent)?;
-        self.deserialize_any(header, &frames, opts)
-    }
-}

@@ -3,8 +3,11 @@
 use bytes::Bytes;
 use num_bigint::BigInt;
 
-use crate::builtins::ndarray::NdArray;
+pub mod dtype;
+pub mod ndarray;
+
 use crate::pytype::PyType;
+use crate::value::ndarray::NdArray;
 
 /// A Python value, as far as Dask's protocol is concerned.
 ///
