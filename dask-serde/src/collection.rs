@@ -10,7 +10,7 @@ use crate::frame::Frame;
 use crate::header::{as_array, as_index, as_str, Header, MsgExt};
 use crate::limits::Limits;
 use crate::msgpack::MsgValue;
-use crate::raw::RawCursor;
+use crate::msgpack::RawCursor;
 
 use crate::traits::{DaskDeserialize, DaskSerialize};
 
@@ -64,7 +64,7 @@ impl SeqWriter {
             self.out
                 .reserve(room.saturating_add(self.expected.saturating_mul(3)).min(1 << 28) + 64);
         }
-        crate::raw::put_int(&mut self.lengths, (frames.len() - before) as i128)?;
+        crate::msgpack::put_int(&mut self.lengths, (frames.len() - before) as i128)?;
         self.written += 1;
         Ok(())
     }

@@ -72,7 +72,7 @@ impl std::fmt::Debug for Header {
 }
 
 /// Decodes bytes that were checked when the header was made
-/// ([`crate::raw::is_valid_map`], or this crate's own writers).
+/// ([`crate::msgpack::is_valid_map`], or this crate's own writers).
 fn decode_checked(bytes: &Bytes) -> Vec<Entry> {
     match MsgValue::decode(bytes, &Limits::unbounded()) {
         Ok(MsgValue::Map(entries)) => entries,
@@ -298,7 +298,7 @@ impl Header {
     /// Malformed msgpack, nesting beyond `limits`, or a value that is not a
     /// map.
     pub fn from_msgpack(bytes: &Bytes, limits: &Limits) -> Result<Self> {
-        if crate::raw::is_valid_map(bytes, limits.max_depth) {
+        if crate::msgpack::is_valid_map(bytes, limits.max_depth) {
             return Ok(Header {
                 repr: Repr::Encoded {
                     bytes: bytes.clone(),

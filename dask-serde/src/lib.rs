@@ -176,7 +176,6 @@ pub mod pack;
 mod pickle;
 pub mod protocol;
 mod pytype;
-mod raw;
 mod registry;
 mod serialized;
 pub mod split;

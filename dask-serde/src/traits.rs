@@ -11,7 +11,7 @@ use crate::frame::Frame;
 use crate::header::Header;
 use crate::limits::Limits;
 use crate::msgpack::MsgValue;
-use crate::raw::RawCursor;
+use crate::msgpack::RawCursor;
 use crate::serialized::Serialized;
 
 /// A Rust type with a `dask`-family (or collection) encoding.

@@ -10,8 +10,8 @@ use crate::frame::{join, Frame};
 use crate::header::Header;
 use crate::limits::Limits;
 use crate::msgpack::MsgValue;
+use crate::msgpack::RawCursor;
 use crate::pytype::{dask_header, PyType};
-use crate::raw::RawCursor;
 
 use super::expect::*;
 use crate::traits::{DaskDeserialize, DaskSerialize};

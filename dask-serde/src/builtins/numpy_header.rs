@@ -242,7 +242,7 @@ pub(crate) fn write_dask_header(
     strides: &[isize],
     writeable: bool,
 ) -> Result<bool> {
-    use crate::raw::{put_array_len, put_int, put_str};
+    use crate::msgpack::{put_array_len, put_int, put_str};
     let tail = ndarray_header_tail();
     if tail.is_empty() {
         return Ok(false);

@@ -3,6 +3,7 @@
 
 use bytes::Bytes;
 
+use crate::msgpack::head::{head, Head};
 use crate::value::Value;
 
 use super::decode::{classify, is_special_key, Decoder, Special};
@@ -32,122 +33,24 @@ struct Cursor<'a> {
 type OnePassResult<T> = std::result::Result<T, Fallback>;
 
 impl Cursor<'_> {
+    /// Decodes the next value's head (through the crate's one marker
+    /// decoder) into `slot` (in place: a [`Value`] is large, and moving
+    /// whole values costs more than writing the variant where it belongs),
+    /// or returns the container it opens. Malformed input, ext types and
+    /// invalid UTF-8 are the reference path's to report.
     #[inline(always)]
-    fn byte(&mut self) -> OnePassResult<u8> {
-        let m = *self.bytes.get(self.pos).ok_or(Fallback)?;
-        self.pos += 1;
-        Ok(m)
-    }
-
-    #[inline(always)]
-    fn take(&mut self, n: usize) -> OnePassResult<&[u8]> {
-        let end = self.pos.checked_add(n).ok_or(Fallback)?;
-        let s = self.bytes.get(self.pos..end).ok_or(Fallback)?;
-        self.pos = end;
-        Ok(s)
-    }
-
-    #[inline(always)]
-    fn be<const N: usize>(&mut self) -> OnePassResult<[u8; N]> {
-        let s = self.take(N)?;
-        <[u8; N]>::try_from(s).map_err(|_| Fallback)
-    }
-
-    #[inline(always)]
-    fn len8(&mut self) -> OnePassResult<usize> {
-        self.byte().map(usize::from)
-    }
-    #[inline(always)]
-    fn len16(&mut self) -> OnePassResult<usize> {
-        Ok(usize::from(u16::from_be_bytes(self.be()?)))
-    }
-    #[inline(always)]
-    fn len32(&mut self) -> OnePassResult<usize> {
-        usize::try_from(u32::from_be_bytes(self.be()?)).map_err(|_| Fallback)
-    }
-
-    #[inline(always)]
-    fn str(&mut self, n: usize) -> OnePassResult<Value> {
-        let raw = self.take(n)?;
-        let s = std::str::from_utf8(raw).map_err(|_| Fallback)?;
-        Ok(Value::Str(s.to_owned()))
-    }
-
-    fn bin(&mut self, n: usize) -> OnePassResult<Value> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|e| *e <= self.bytes.len())
-            .ok_or(Fallback)?;
-        let b = self.input.slice(self.pos..end);
-        self.pos = end;
-        Ok(Value::Bytes(b))
-    }
-
-    /// Decodes the value of marker `m` into `slot` (in place: a [`Value`]
-    /// is large, and moving whole values costs more than writing the
-    /// variant where it belongs), or returns the container it opens.
-    #[inline(always)]
-    fn scalar(&mut self, m: u8, slot: &mut Value) -> OnePassResult<Option<Open>> {
-        let v = match m {
-            0x00..=0x7f => Value::Int(i128::from(m)),
-            0xa0..=0xbf => self.str(usize::from(m & 0x1f))?,
-            0x80..=0x8f => return Ok(Some(Open::Map(usize::from(m & 0x0f)))),
-            0x90..=0x9f => return Ok(Some(Open::Array(usize::from(m & 0x0f)))),
-            0xc0 => Value::None,
-            0xc2 => Value::Bool(false),
-            0xc3 => Value::Bool(true),
-            0xcb => Value::Float(f64::from_be_bytes(self.be()?)),
-            0xe0..=0xff => Value::Int(i128::from(m as i8)),
-            _ => return self.rare(m, slot),
-        };
-        put(slot, v);
-        Ok(None)
-    }
-
-    /// The less common markers of [`Cursor::scalar`].
-    #[inline(never)]
-    fn rare(&mut self, m: u8, slot: &mut Value) -> OnePassResult<Option<Open>> {
-        let v = match m {
-            0xc4 => {
-                let n = self.len8()?;
-                self.bin(n)?
-            }
-            0xc5 => {
-                let n = self.len16()?;
-                self.bin(n)?
-            }
-            0xc6 => {
-                let n = self.len32()?;
-                self.bin(n)?
-            }
-            0xca => Value::Float(f64::from(f32::from_be_bytes(self.be()?))),
-            0xcc => Value::Int(i128::from(self.byte()?)),
-            0xcd => Value::Int(i128::from(u16::from_be_bytes(self.be()?))),
-            0xce => Value::Int(i128::from(u32::from_be_bytes(self.be()?))),
-            0xcf => Value::Int(i128::from(u64::from_be_bytes(self.be()?))),
-            0xd0 => Value::Int(i128::from(i8::from_be_bytes(self.be()?))),
-            0xd1 => Value::Int(i128::from(i16::from_be_bytes(self.be()?))),
-            0xd2 => Value::Int(i128::from(i32::from_be_bytes(self.be()?))),
-            0xd3 => Value::Int(i128::from(i64::from_be_bytes(self.be()?))),
-            0xd9 => {
-                let n = self.len8()?;
-                self.str(n)?
-            }
-            0xda => {
-                let n = self.len16()?;
-                self.str(n)?
-            }
-            0xdb => {
-                let n = self.len32()?;
-                self.str(n)?
-            }
-            0xdc => return Ok(Some(Open::Array(self.len16()?))),
-            0xdd => return Ok(Some(Open::Array(self.len32()?))),
-            0xde => return Ok(Some(Open::Map(self.len16()?))),
-            0xdf => return Ok(Some(Open::Map(self.len32()?))),
-            // ext types and the reserved 0xc1: the reference path's error
-            _ => return Err(Fallback),
+    fn scalar(&mut self, slot: &mut Value) -> OnePassResult<Option<Open>> {
+        let (h, next) = head(self.bytes, self.pos).map_err(|_| Fallback)?;
+        self.pos = next;
+        let v = match h {
+            Head::Int(i) => Value::Int(i),
+            Head::Str(s) => Value::Str(std::str::from_utf8(s).map_err(|_| Fallback)?.to_owned()),
+            Head::Map { len } => return Ok(Some(Open::Map(len))),
+            Head::Array { len } => return Ok(Some(Open::Array(len))),
+            Head::Nil => Value::None,
+            Head::Bool(b) => Value::Bool(b),
+            Head::Float(f) => Value::Float(f),
+            Head::Bin(b) => Value::Bytes(self.input.slice_ref(b)),
         };
         put(slot, v);
         Ok(None)
@@ -178,8 +81,7 @@ impl OnePass<'_, '_> {
     /// parents).
     #[inline(always)]
     fn fill(&mut self, slot: &mut Value, depth: usize) -> OnePassResult<()> {
-        let m = self.cur.byte()?;
-        match self.cur.scalar(m, slot)? {
+        match self.cur.scalar(slot)? {
             None => Ok(()),
             Some(open) => self.container(open, slot, depth),
         }

@@ -13,230 +13,7 @@
 //! decoder reports the error), never a panic, and nothing is allocated
 //! from a length found in the input.
 
-#[cfg(test)]
-use crate::{limits::Limits, msgpack::MsgValue};
-#[cfg(test)]
-use bytes::Bytes;
-
-/// The head of a msgpack value: scalars decoded, containers with their
-/// length (their items follow the head).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) enum Head<'a> {
-    Nil,
-    Bool(bool),
-    Int(i128),
-    Float(f64),
-    Str(&'a [u8]),
-    Bin(&'a [u8]),
-    Array { len: usize },
-    Map { len: usize },
-}
-
-#[inline]
-fn take(buf: &[u8], pos: usize, n: usize) -> Option<&[u8]> {
-    buf.get(pos..pos.checked_add(n)?)
-}
-
-#[inline]
-fn be(buf: &[u8], pos: usize, n: usize) -> Option<u64> {
-    Some(
-        take(buf, pos, n)?
-            .iter()
-            .fold(0u64, |a, x| (a << 8) | u64::from(*x)),
-    )
-}
-
-/// Reads the head of the value at `pos`; returns it and the offset just
-/// past the head (for str/bin: past the payload). `None` for truncated
-/// input, ext types and the unused marker `0xc1`.
-pub(crate) fn head(buf: &[u8], pos: usize) -> Option<(Head<'_>, usize)> {
-    let m = *buf.get(pos)?;
-    let p = pos + 1;
-    let sized = |n: usize, at: usize| -> Option<(&[u8], usize)> { Some((take(buf, at, n)?, at + n)) };
-    Some(match m {
-        0x00..=0x7f => (Head::Int(i128::from(m)), p),
-        0xe0..=0xff => (Head::Int(i128::from(m as i8)), p),
-        0x80..=0x8f => (
-            Head::Map {
-                len: usize::from(m & 0x0f),
-            },
-            p,
-        ),
-        0x90..=0x9f => (
-            Head::Array {
-                len: usize::from(m & 0x0f),
-            },
-            p,
-        ),
-        0xa0..=0xbf => {
-            let (s, end) = sized(usize::from(m & 0x1f), p)?;
-            (Head::Str(s), end)
-        }
-        0xc0 => (Head::Nil, p),
-        0xc2 => (Head::Bool(false), p),
-        0xc3 => (Head::Bool(true), p),
-        0xc4..=0xc6 | 0xd9..=0xdb => {
-            let w = match m {
-                0xc4 | 0xd9 => 1,
-                0xc5 | 0xda => 2,
-                _ => 4,
-            };
-            let n = be(buf, p, w)? as usize;
-            let (s, end) = sized(n, p + w)?;
-            (if m <= 0xc6 { Head::Bin(s) } else { Head::Str(s) }, end)
-        }
-        0xca => (
-            Head::Float(f64::from(f32::from_bits(be(buf, p, 4)? as u32))),
-            p + 4,
-        ),
-        0xcb => (Head::Float(f64::from_bits(be(buf, p, 8)?)), p + 8),
-        0xcc => (Head::Int(i128::from(be(buf, p, 1)?)), p + 1),
-        0xcd => (Head::Int(i128::from(be(buf, p, 2)?)), p + 2),
-        0xce => (Head::Int(i128::from(be(buf, p, 4)?)), p + 4),
-        0xcf => (Head::Int(i128::from(be(buf, p, 8)?)), p + 8),
-        0xd0 => (Head::Int(i128::from(be(buf, p, 1)? as u8 as i8)), p + 1),
-        0xd1 => (Head::Int(i128::from(be(buf, p, 2)? as u16 as i16)), p + 2),
-        0xd2 => (Head::Int(i128::from(be(buf, p, 4)? as u32 as i32)), p + 4),
-        0xd3 => (Head::Int(i128::from(be(buf, p, 8)? as i64)), p + 8),
-        0xdc | 0xdd => {
-            let w = if m == 0xdc { 2 } else { 4 };
-            let len = be(buf, p, w)? as usize;
-            (Head::Array { len }, p + w)
-        }
-        0xde | 0xdf => {
-            let w = if m == 0xde { 2 } else { 4 };
-            let len = be(buf, p, w)? as usize;
-            (Head::Map { len }, p + w)
-        }
-        _ => return None,
-    })
-}
-
-/// The offset just past the value at `pos` (containers skipped
-/// iteratively: a count, no stack). `None` for malformed input.
-pub(crate) fn skip(buf: &[u8], mut pos: usize) -> Option<usize> {
-    let mut pending: u64 = 1;
-    while pending > 0 {
-        let (h, next) = head(buf, pos)?;
-        pending -= 1;
-        let items = match h {
-            Head::Array { len } => len as u64,
-            Head::Map { len } => 2 * len as u64,
-            _ => 0,
-        };
-        pos = next;
-        // every item takes at least one byte
-        pending += items;
-        if pending > (buf.len() - pos) as u64 {
-            return None;
-        }
-    }
-    Some(pos)
-}
-
-/// `true` exactly when [`MsgValue::decode`](crate::MsgValue::decode) with
-/// `max_depth` accepts `buf` and yields a map: the same checks (markers,
-/// truncation, UTF-8 of strings, container counts against the bytes left,
-/// nesting depth, trailing data) without building anything. Lets a header
-/// keep its bytes and build its tree only when asked.
-pub(crate) fn is_valid_map(buf: &[u8], max_depth: usize) -> bool {
-    if !matches!(buf.first(), Some(0x80..=0x8f | 0xde | 0xdf)) {
-        return false;
-    }
-    // items left in each open, non-empty container (as the decoder's stack)
-    let mut open: Vec<u64> = Vec::new();
-    let mut pos = 0;
-    loop {
-        let m = buf.get(pos).copied();
-        // the forms most header values take, inline
-        if let Some(0x00..=0x7f | 0xe0..=0xff | 0xc0 | 0xc2 | 0xc3) = m {
-            pos += 1;
-        } else if let Some(m @ 0xa0..=0xbf) = m {
-            let start = pos + 1;
-            let Some(s) = buf.get(start..start + usize::from(m & 0x1f)) else {
-                return false;
-            };
-            if !s.is_ascii() && std::str::from_utf8(s).is_err() {
-                return false;
-            }
-            pos = start + s.len();
-        } else {
-            let Some((h, next)) = head(buf, pos) else {
-                return false;
-            };
-            pos = next;
-            match h {
-                Head::Str(s) if std::str::from_utf8(s).is_err() => return false,
-                Head::Array { len } | Head::Map { len } => {
-                    if open.len() >= max_depth {
-                        return false;
-                    }
-                    let items = if matches!(h, Head::Map { .. }) {
-                        (len as u64).saturating_mul(2)
-                    } else {
-                        len as u64
-                    };
-                    if items > (buf.len() - pos) as u64 {
-                        return false;
-                    }
-                    if items > 0 {
-                        open.push(items);
-                        continue;
-                    }
-                }
-                _ => {}
-            }
-        }
-        // one value finished: count it against the open containers
-        loop {
-            match open.last_mut() {
-                None => return pos == buf.len(),
-                Some(left) => {
-                    *left -= 1;
-                    if *left > 0 {
-                        break;
-                    }
-                    open.pop();
-                }
-            }
-        }
-    }
-}
-
-/// Appends an integer in Python msgpack's smallest form (a fixint inline,
-/// others through [`crate::msgpack::write_int`]).
-#[inline]
-pub(crate) fn put_int(out: &mut Vec<u8>, i: i128) -> crate::Result<()> {
-    if (0..128).contains(&i) {
-        out.push(i as u8);
-        Ok(())
-    } else {
-        crate::msgpack::write_int(out, i)
-    }
-}
-
-/// Appends an array length (fixarray inline).
-#[inline]
-pub(crate) fn put_array_len(out: &mut Vec<u8>, n: usize) -> crate::Result<()> {
-    if n < 16 {
-        out.push(0x90 | n as u8);
-        Ok(())
-    } else {
-        crate::msgpack::write_array_len(out, n)
-    }
-}
-
-/// Appends a string (fixstr inline).
-#[inline]
-pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) -> crate::Result<()> {
-    if s.len() < 32 {
-        out.push(0xa0 | s.len() as u8);
-        out.extend_from_slice(s.as_bytes());
-        Ok(())
-    } else {
-        crate::msgpack::write_str(out, s)
-    }
-}
+use super::head::{fixed, head, skip, Head};
 
 /// A position in an encoded header, read forward one msgpack item at a
 /// time by the typed fast paths.
@@ -274,7 +51,7 @@ impl<'a> RawCursor<'a> {
 
     #[inline]
     fn next_head(&mut self) -> Option<Head<'a>> {
-        let (h, next) = head(self.buf, self.pos)?;
+        let (h, next) = head(self.buf, self.pos).ok()?;
         self.pos = next;
         Some(h)
     }
@@ -308,11 +85,10 @@ impl<'a> RawCursor<'a> {
     /// Reads a string's bytes (not checked for UTF-8).
     #[inline]
     pub fn str_bytes(&mut self) -> Option<&'a [u8]> {
-        let m = self.marker()?;
-        if m & 0xe0 == 0xa0 {
+        if let Some(n) = fixed::str_len(self.marker()?) {
             // fixstr, the form of every header key
             let start = self.pos + 1;
-            let s = self.buf.get(start..start + usize::from(m & 0x1f))?;
+            let s = self.buf.get(start..start + n)?;
             self.pos = start + s.len();
             return Some(s);
         }
@@ -334,10 +110,9 @@ impl<'a> RawCursor<'a> {
     /// Reads an integer.
     #[inline]
     pub fn int(&mut self) -> Option<i128> {
-        let m = self.marker()?;
-        if m < 0x80 {
+        if let Some(v) = fixed::uint(self.marker()?) {
             self.pos += 1;
-            return Some(i128::from(m));
+            return Some(i128::from(v));
         }
         match self.next_head()? {
             Head::Int(i) => Some(i),
@@ -348,10 +123,9 @@ impl<'a> RawCursor<'a> {
     /// Reads an integer that fits `i64` (`None` for larger ones).
     #[inline(always)]
     pub fn i64(&mut self) -> Option<i64> {
-        let m = self.marker()?;
-        if m < 0x80 {
+        if let Some(v) = fixed::uint(self.marker()?) {
             self.pos += 1;
-            return Some(i64::from(m));
+            return Some(i64::from(v));
         }
         i64::try_from(self.int()?).ok()
     }
@@ -359,10 +133,9 @@ impl<'a> RawCursor<'a> {
     /// Reads a boolean.
     #[inline]
     pub fn bool(&mut self) -> Option<bool> {
-        let m = self.marker()?;
-        if m == 0xc2 || m == 0xc3 {
+        if let Some(b) = fixed::bool(self.marker()?) {
             self.pos += 1;
-            return Some(m == 0xc3);
+            return Some(b);
         }
         match self.next_head()? {
             Head::Bool(b) => Some(b),
@@ -373,10 +146,9 @@ impl<'a> RawCursor<'a> {
     /// Reads an array's length; its items follow.
     #[inline]
     pub fn array_len(&mut self) -> Option<usize> {
-        let m = self.marker()?;
-        if m & 0xf0 == 0x90 {
+        if let Some(len) = fixed::array_len(self.marker()?) {
             self.pos += 1;
-            return Some(usize::from(m & 0x0f));
+            return Some(len);
         }
         match self.next_head()? {
             Head::Array { len, .. } => Some(len),
@@ -387,10 +159,9 @@ impl<'a> RawCursor<'a> {
     /// Reads a map's length; its keys and values follow, alternating.
     #[inline]
     pub fn map_len(&mut self) -> Option<usize> {
-        let m = self.marker()?;
-        if m & 0xf0 == 0x80 {
+        if let Some(len) = fixed::map_len(self.marker()?) {
             self.pos += 1;
-            return Some(usize::from(m & 0x0f));
+            return Some(len);
         }
         match self.next_head()? {
             Head::Map { len, .. } => Some(len),
@@ -415,6 +186,10 @@ impl<'a> RawCursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::Limits;
+    use crate::msgpack::read::is_valid_map;
+    use crate::msgpack::MsgValue;
+    use bytes::Bytes;
 
     fn enc(v: MsgValue) -> Vec<u8> {
         v.encode().unwrap()
