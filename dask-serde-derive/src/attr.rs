@@ -5,6 +5,7 @@ use proc_macro2::Span;
 use syn::meta::ParseNestedMeta;
 use syn::{Ident, LitStr};
 
+use crate::case::RenameRule;
 use crate::ctxt::Ctxt;
 
 /// A value that may be set once; a second setting is reported.
@@ -62,82 +63,6 @@ impl<'c> Flag<'c> {
     }
     fn get(self) -> Option<Span> {
         self.inner.get()
-    }
-}
-
-/// The case conventions of `rename_all`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RenameRule {
-    Lower,
-    Upper,
-    Pascal,
-    Camel,
-    Snake,
-    ScreamingSnake,
-    Kebab,
-    ScreamingKebab,
-}
-
-impl RenameRule {
-    const ALL: &'static [(&'static str, RenameRule)] = &[
-        ("lowercase", RenameRule::Lower),
-        ("UPPERCASE", RenameRule::Upper),
-        ("PascalCase", RenameRule::Pascal),
-        ("camelCase", RenameRule::Camel),
-        ("snake_case", RenameRule::Snake),
-        ("SCREAMING_SNAKE_CASE", RenameRule::ScreamingSnake),
-        ("kebab-case", RenameRule::Kebab),
-        ("SCREAMING-KEBAB-CASE", RenameRule::ScreamingKebab),
-    ];
-
-    fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, r)| *r)
-    }
-
-    /// Applies the rule to a field name (snake_case in Rust).
-    pub fn apply_to_field(self, field: &str) -> String {
-        let words: Vec<&str> = field.split('_').filter(|w| !w.is_empty()).collect();
-        self.join(&words)
-    }
-
-    /// Applies the rule to a variant name (PascalCase in Rust).
-    pub fn apply_to_variant(self, variant: &str) -> String {
-        let mut words: Vec<String> = Vec::new();
-        for c in variant.chars() {
-            if c.is_uppercase() || words.is_empty() {
-                words.push(String::new());
-            }
-            if let Some(w) = words.last_mut() {
-                w.extend(c.to_lowercase());
-            }
-        }
-        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
-        self.join(&refs)
-    }
-
-    fn join(self, words: &[&str]) -> String {
-        let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
-        let cap = |w: &str| {
-            let mut c = w.chars();
-            match c.next() {
-                Some(f) => f.to_uppercase().chain(c).collect::<String>(),
-                None => String::new(),
-            }
-        };
-        match self {
-            RenameRule::Lower => lower.concat(),
-            RenameRule::Upper => lower.concat().to_uppercase(),
-            RenameRule::Pascal => lower.iter().map(|w| cap(w)).collect(),
-            RenameRule::Camel => lower
-                .iter()
-                .enumerate()
-                .map(|(i, w)| if i == 0 { w.clone() } else { cap(w) })
-                .collect(),
-            RenameRule::Snake => lower.join("_"),
-            RenameRule::ScreamingSnake => lower.join("_").to_uppercase(),
-            RenameRule::Kebab => lower.join("-"),
-            RenameRule::ScreamingKebab => lower.join("-").to_uppercase(),
-        }
     }
 }
 

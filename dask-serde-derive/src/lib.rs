@@ -46,6 +46,7 @@
 mod ast;
 mod attr;
 mod bound;
+mod case;
 mod check;
 mod ctxt;
 mod de;
