@@ -224,14 +224,91 @@ pub enum FieldDefault {
     Path(syn::ExprPath),
 }
 
+/// Where a field goes on the wire: decided once, from its `frame`,
+/// `header`, `with` and `skip` keys, by [`Placement::decide`].
+pub enum Placement {
+    /// No placement key: the field type's `SerializeField` /
+    /// `DeserializeField` impl decides (header value, frame or nested
+    /// header), and `DeserializeField::missing` may fill in an absent one.
+    Auto,
+    /// `header`: a msgpack value in the header (`simple`), through the
+    /// type's `ToMsgpack` / `FromMsgpack`.
+    Header,
+    /// `frame`: the field's own `dask` serialization into frames
+    /// (`complex`), through the type's `DaskSerialize` / `DaskDeserialize`.
+    Frame,
+    /// `with = "module"`: `module::serialize_field` and
+    /// `module::deserialize_field` decide.
+    With(syn::Path),
+    /// `skip`: not sent; decoding rebuilds it from its default.
+    Skip,
+}
+
+/// The placement keys of one field as written, before
+/// [`Placement::decide`] turns them into a [`Placement`].
+struct PlacementKeys {
+    /// Span of `frame`.
+    frame: Option<Span>,
+    /// Span of `header`.
+    header: Option<Span>,
+    /// The module of `with = "..."`.
+    with: Option<syn::Path>,
+    /// Span of `skip`.
+    skip: Option<Span>,
+}
+
+impl Placement {
+    /// The placement the keys ask for. Keys that contradict each other
+    /// are reported (`renamed`: the field also has `rename`, which a
+    /// skipped field cannot use); the result then only matters for the
+    /// checks that follow, as no code is generated.
+    fn decide(cx: &Ctxt, keys: PlacementKeys, renamed: bool) -> Self {
+        let PlacementKeys {
+            frame,
+            header,
+            with,
+            skip,
+        } = keys;
+        if let (Some(_), Some(h)) = (frame, header) {
+            cx.syn_error(syn::Error::new(
+                h,
+                "`frame` and `header` cannot both be set on a field",
+            ));
+        }
+        if with.is_some() {
+            if let Some(s) = frame.or(header) {
+                cx.syn_error(syn::Error::new(
+                    s,
+                    "`with` decides the placement itself: remove `frame`/`header`",
+                ));
+            }
+        }
+        if let Some(s) = skip {
+            if frame.is_some() || header.is_some() || with.is_some() || renamed {
+                cx.syn_error(syn::Error::new(
+                    s,
+                    "a skipped field is not sent: `frame`, `header`, `with` and `rename` do not apply",
+                ));
+            }
+        }
+        match (skip, with, frame, header) {
+            (Some(_), _, _, _) => Placement::Skip,
+            (None, Some(module), _, _) => Placement::With(module),
+            (None, None, Some(_), _) => Placement::Frame,
+            (None, None, None, Some(_)) => Placement::Header,
+            (None, None, None, None) => Placement::Auto,
+        }
+    }
+}
+
 /// Field attributes.
 pub struct Field {
+    /// `rename = "name"`: the attribute name on the wire.
     pub rename: Option<String>,
-    pub frame: Option<Span>,
-    pub header: Option<Span>,
-    pub skip: Option<Span>,
+    /// Where the field goes (`frame`, `header`, `with`, `skip` or none).
+    pub placement: Placement,
+    /// What fills the field in when it is absent (or skipped).
     pub default: FieldDefault,
-    pub with: Option<syn::Path>,
 }
 
 impl Field {
@@ -293,13 +370,17 @@ impl Field {
                 cx.syn_error(e);
             }
         }
-        Field {
-            rename: rename.get(),
+        let rename = rename.get();
+        let keys = PlacementKeys {
             frame: frame.get(),
             header: header.get(),
-            skip: skip.get(),
-            default: default.get().unwrap_or(FieldDefault::None),
             with: with.get(),
+            skip: skip.get(),
+        };
+        Field {
+            placement: Placement::decide(cx, keys, rename.is_some()),
+            rename,
+            default: default.get().unwrap_or(FieldDefault::None),
         }
     }
 }
@@ -359,5 +440,59 @@ impl PathString for syn::Path {
         quote::ToTokens::to_token_stream(self)
             .to_string()
             .replace(' ', "")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use syn::parse_quote;
+
+    use super::{Field, Placement};
+    use crate::ctxt::Ctxt;
+
+    /// The placement and the error messages of a field with `attrs`.
+    fn field(attrs: &[syn::Attribute]) -> (Placement, Vec<String>) {
+        let cx = Ctxt::new();
+        let f = Field::from_ast(&cx, attrs);
+        let errors = match cx.check() {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        };
+        (f.placement, errors)
+    }
+
+    /// Each placement key alone decides the placement.
+    #[test]
+    fn one_key_each() {
+        assert!(matches!(field(&[]), (Placement::Auto, e) if e.is_empty()));
+        assert!(matches!(field(&[parse_quote!(#[dask(header)])]), (Placement::Header, e) if e.is_empty()));
+        assert!(matches!(field(&[parse_quote!(#[dask(frame)])]), (Placement::Frame, e) if e.is_empty()));
+        assert!(
+            matches!(field(&[parse_quote!(#[dask(skip, default)])]), (Placement::Skip, e) if e.is_empty())
+        );
+        let (placement, errors) = field(&[parse_quote!(#[dask(with = "a::b")])]);
+        assert!(errors.is_empty());
+        assert!(matches!(placement, Placement::With(p) if p == parse_quote!(a::b)));
+    }
+
+    /// Contradicting keys: one error per rule broken, in a fixed order.
+    #[test]
+    fn contradictions() {
+        let (placement, errors) =
+            field(&[parse_quote!(#[dask(frame, header, with = "m", skip, rename = "z")])]);
+        assert!(matches!(placement, Placement::Skip));
+        assert_eq!(
+            errors,
+            [
+                "`frame` and `header` cannot both be set on a field",
+                "`with` decides the placement itself: remove `frame`/`header`",
+                "a skipped field is not sent: `frame`, `header`, `with` and `rename` do not apply",
+            ]
+        );
+        let (_, errors) = field(&[parse_quote!(#[dask(skip)]), parse_quote!(#[dask(rename = "q")])]);
+        assert_eq!(
+            errors,
+            ["a skipped field is not sent: `frame`, `header`, `with` and `rename` do not apply"]
+        );
     }
 }
