@@ -10,12 +10,16 @@ use crate::ctxt::Ctxt;
 
 /// A value that may be set once; a second setting is reported.
 struct Attr<'c, T> {
+    /// Where a duplicate is reported.
     cx: &'c Ctxt,
+    /// The key, for messages.
     name: &'static str,
+    /// The value, once set.
     value: Option<T>,
 }
 
 impl<'c, T> Attr<'c, T> {
+    /// The key `name`, not set yet.
     fn none(cx: &'c Ctxt, name: &'static str) -> Self {
         Attr {
             cx,
@@ -24,6 +28,7 @@ impl<'c, T> Attr<'c, T> {
         }
     }
 
+    /// Sets the value, or reports a duplicate at `meta`'s key.
     fn set(&mut self, meta: &ParseNestedMeta<'_>, value: T) {
         if self.value.is_some() {
             self.cx
@@ -33,22 +38,27 @@ impl<'c, T> Attr<'c, T> {
         }
     }
 
+    /// The value, if set.
     fn get(self) -> Option<T> {
         self.value
     }
 }
 
-/// A flag such as `frame`.
+/// A flag such as `frame`: a key without a value.
 struct Flag<'c> {
+    /// The span of the key, once set.
     inner: Attr<'c, Span>,
 }
 
 impl<'c> Flag<'c> {
+    /// The flag `name`, not set yet.
     fn none(cx: &'c Ctxt, name: &'static str) -> Self {
         Flag {
             inner: Attr::none(cx, name),
         }
     }
+
+    /// Sets the flag, or reports a duplicate or a value given to it.
     fn set(&mut self, meta: &ParseNestedMeta<'_>) {
         let span = meta.path.get_ident().map_or_else(Span::call_site, Ident::span);
         if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
@@ -61,20 +71,14 @@ impl<'c> Flag<'c> {
         }
         self.inner.set(meta, span);
     }
+
+    /// The span of the flag, if set.
     fn get(self) -> Option<Span> {
         self.inner.get()
     }
 }
 
-/// Container attributes.
-pub struct Container {
-    pub python: Option<(String, Span)>,
-    pub rename_all: Option<RenameRule>,
-    pub krate: Option<syn::Path>,
-    pub deny_unknown_fields: Option<Span>,
-    pub bound: Option<Vec<syn::WherePredicate>>,
-}
-
+/// The string literal of `key = "..."`; anything else is reported.
 fn get_lit_str(cx: &Ctxt, key: &str, meta: &ParseNestedMeta<'_>) -> Option<LitStr> {
     let value = match meta.value() {
         Ok(v) => v,
@@ -102,6 +106,7 @@ fn get_lit_str(cx: &Ctxt, key: &str, meta: &ParseNestedMeta<'_>) -> Option<LitSt
     }
 }
 
+/// The predicates of `bound = "..."` (an empty string: none).
 fn parse_where(cx: &Ctxt, lit: &LitStr) -> Option<Vec<syn::WherePredicate>> {
     let text = lit.value();
     if text.trim().is_empty() {
@@ -142,7 +147,23 @@ fn valid_python_path(s: &str) -> bool {
     idents(module) && idents(qualname)
 }
 
+/// Container attributes (`#[dask(...)]` on the struct or enum).
+pub struct Container {
+    /// `python = "pkg.mod.Class"` (validated by [`valid_python_path`]) and
+    /// the span of its literal.
+    pub python: Option<(String, Span)>,
+    /// `rename_all = "..."`.
+    pub rename_all: Option<RenameRule>,
+    /// `crate = "path"`: the path of the `dask_serde` crate.
+    pub krate: Option<syn::Path>,
+    /// Span of `deny_unknown_fields`.
+    pub deny_unknown_fields: Option<Span>,
+    /// `bound = "..."`: the where-clause replacing the inferred one.
+    pub bound: Option<Vec<syn::WherePredicate>>,
+}
+
 impl Container {
+    /// Parses the `#[dask(...)]` attributes of the container.
     pub fn from_ast(cx: &Ctxt, attrs: &[syn::Attribute]) -> Self {
         let mut python = Attr::none(cx, "python");
         let mut rename_all = Attr::none(cx, "rename_all");
@@ -192,7 +213,7 @@ impl Container {
                         }
                     }
                 } else {
-                    let key = meta.path.to_token_stream_string();
+                    let key = path_string(&meta.path);
                     cx.error_spanned_by(
                         &meta.path,
                         format!(
@@ -217,10 +238,13 @@ impl Container {
     }
 }
 
-/// How a missing field is filled in.
+/// How a missing (or skipped) field is filled in.
 pub enum FieldDefault {
+    /// No `default` key.
     None,
+    /// `default`: `Default::default()`.
     Trait,
+    /// `default = "path"`: a call of the function `path`.
     Path(syn::ExprPath),
 }
 
@@ -312,6 +336,7 @@ pub struct Field {
 }
 
 impl Field {
+    /// Parses the `#[dask(...)]` attributes of a field.
     pub fn from_ast(cx: &Ctxt, attrs: &[syn::Attribute]) -> Self {
         let mut rename = Attr::none(cx, "rename");
         let mut frame = Flag::none(cx, "frame");
@@ -355,7 +380,7 @@ impl Field {
                         }
                     }
                 } else {
-                    let key = meta.path.to_token_stream_string();
+                    let key = path_string(&meta.path);
                     cx.error_spanned_by(
                         &meta.path,
                         format!(
@@ -387,10 +412,12 @@ impl Field {
 
 /// Variant attributes (unit enums).
 pub struct Variant {
+    /// `rename = "name"`: the str sent for this variant.
     pub rename: Option<String>,
 }
 
 impl Variant {
+    /// Parses the `#[dask(...)]` attributes of a variant.
     pub fn from_ast(cx: &Ctxt, attrs: &[syn::Attribute]) -> Self {
         let mut rename = Attr::none(cx, "rename");
         for attr in attrs.iter().filter(|a| a.path().is_ident("dask")) {
@@ -400,7 +427,7 @@ impl Variant {
                         rename.set(&meta, s.value());
                     }
                 } else {
-                    let key = meta.path.to_token_stream_string();
+                    let key = path_string(&meta.path);
                     cx.error_spanned_by(
                         &meta.path,
                         format!("unknown dask variant attribute `{key}` (expected rename)"),
@@ -431,16 +458,11 @@ fn skip_value(meta: &ParseNestedMeta<'_>) {
     }
 }
 
-trait PathString {
-    fn to_token_stream_string(&self) -> String;
-}
-
-impl PathString for syn::Path {
-    fn to_token_stream_string(&self) -> String {
-        quote::ToTokens::to_token_stream(self)
-            .to_string()
-            .replace(' ', "")
-    }
+/// `path` as written, for messages (`a::b`, not `a :: b`).
+fn path_string(path: &syn::Path) -> String {
+    quote::ToTokens::to_token_stream(path)
+        .to_string()
+        .replace(' ', "")
 }
 
 #[cfg(test)]

@@ -7,6 +7,10 @@ use crate::ast::{Container, Data};
 use crate::attr::Placement;
 use crate::ctxt::Ctxt;
 
+/// Reports what `python` and `deny_unknown_fields` cannot apply to, and
+/// two fields (not skipped) or two variants with the same wire name.
+/// Contradicting field placement keys are reported earlier, when
+/// [`attr::Placement`](crate::attr::Placement) is decided.
 pub fn check(cx: &Ctxt, cont: &Container<'_>) {
     match &cont.data {
         Data::Enum(variants) => {

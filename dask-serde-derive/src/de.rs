@@ -8,6 +8,7 @@ use crate::ast::{Container, Data, Field, Variant};
 use crate::attr::{FieldDefault, Placement};
 use crate::bound;
 
+/// The impls of `#[derive(DaskDeserialize)]` for `cont`.
 pub fn expand(cont: &Container<'_>, krate: &syn::Path) -> TokenStream {
     match &cont.data {
         Data::Struct(fields) => expand_struct(cont, fields, krate),
@@ -193,6 +194,8 @@ fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) 
     }
 }
 
+/// `FromMsgpack`, `DeserializeField` and `DeserializeElem` for a unit
+/// enum: a value is read from its variant's name.
 fn expand_enum(cont: &Container<'_>, variants: &[Variant<'_>], krate: &syn::Path) -> TokenStream {
     let ident = cont.ident;
     let ty_name = ident.to_string();

@@ -43,6 +43,8 @@
 //!
 //! [dask-serde]: https://docs.rs/dask-serde
 
+#![warn(clippy::missing_docs_in_private_items)]
+
 mod ast;
 mod attr;
 mod bound;
@@ -74,12 +76,18 @@ pub fn derive_dask_deserialize(input: TokenStream) -> TokenStream {
     expand(&input, Which::Deserialize).into()
 }
 
+/// Which of the two derives is expanding.
 #[derive(Clone, Copy)]
 enum Which {
+    /// `#[derive(DaskSerialize)]`.
     Serialize,
+    /// `#[derive(DaskDeserialize)]`.
     Deserialize,
 }
 
+/// The whole pipeline: parse (`ast`, `attr`), validate (`check`), then
+/// generate (`ser`/`de`) or, after any error, the errors plus stub impls
+/// (`fallback`).
 fn expand(input: &DeriveInput, which: Which) -> TokenStream2 {
     let cx = ctxt::Ctxt::new();
     let cont = ast::Container::from_ast(&cx, input);

@@ -8,6 +8,7 @@ use crate::ast::{Container, Data, Field, Variant};
 use crate::attr::Placement;
 use crate::bound;
 
+/// The impls of `#[derive(DaskSerialize)]` for `cont`.
 pub fn expand(cont: &Container<'_>, krate: &syn::Path) -> TokenStream {
     match &cont.data {
         Data::Struct(fields) => expand_struct(cont, fields, krate),
@@ -121,6 +122,8 @@ fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) 
     }
 }
 
+/// `ToMsgpack`, `MsgpackListItem`, `SerializeField` and `SerializeElem`
+/// for a unit enum: a value is sent as its variant's name.
 fn expand_enum(cont: &Container<'_>, variants: &[Variant<'_>], krate: &syn::Path) -> TokenStream {
     let ident = cont.ident;
     let (impl_g, ty_g, where_c) = cont.generics.split_for_impl();
