@@ -6,29 +6,45 @@ use syn::{Data as SynData, DeriveInput, Fields, Member};
 use crate::attr;
 use crate::ctxt::Ctxt;
 
+/// The type the derive is on.
 pub struct Container<'a> {
+    /// Its name.
     pub ident: &'a syn::Ident,
+    /// Its `#[dask(...)]` attributes.
     pub attrs: attr::Container,
+    /// Its fields or variants.
     pub data: Data<'a>,
+    /// Its generics, as written.
     pub generics: &'a syn::Generics,
 }
 
+/// The shape of the container.
 pub enum Data<'a> {
+    /// A struct (named, tuple or unit): its fields in declaration order.
     Struct(Vec<Field<'a>>),
+    /// A unit enum: its variants in declaration order.
     Enum(Vec<Variant<'a>>),
 }
 
+/// A struct field.
 pub struct Field<'a> {
+    /// `self.<member>`: its name, or its index in a tuple struct.
     pub member: Member,
     /// The Python attribute name (after `rename` / `rename_all`).
     pub name: String,
+    /// Its `#[dask(...)]` attributes, placement decided.
     pub attrs: attr::Field,
+    /// Its type.
     pub ty: &'a syn::Type,
+    /// The field as written, for error spans.
     pub original: &'a syn::Field,
 }
 
+/// A unit variant.
 pub struct Variant<'a> {
+    /// Its name in Rust.
     pub ident: &'a syn::Ident,
+    /// The str sent for it (after `rename` / `rename_all`).
     pub name: String,
 }
 
@@ -112,6 +128,7 @@ impl<'a> Container<'a> {
     }
 }
 
+/// The name of `id` without a raw-identifier `r#` prefix.
 fn unraw(id: &syn::Ident) -> String {
     let s = id.to_string();
     s.strip_prefix("r#").map(str::to_owned).unwrap_or(s)

@@ -5,16 +5,21 @@ use proc_macro2::Span;
 use syn::meta::ParseNestedMeta;
 use syn::{Ident, LitStr};
 
+use crate::case::RenameRule;
 use crate::ctxt::Ctxt;
 
 /// A value that may be set once; a second setting is reported.
 struct Attr<'c, T> {
+    /// Where a duplicate is reported.
     cx: &'c Ctxt,
+    /// The key, for messages.
     name: &'static str,
+    /// The value, once set.
     value: Option<T>,
 }
 
 impl<'c, T> Attr<'c, T> {
+    /// The key `name`, not set yet.
     fn none(cx: &'c Ctxt, name: &'static str) -> Self {
         Attr {
             cx,
@@ -23,6 +28,7 @@ impl<'c, T> Attr<'c, T> {
         }
     }
 
+    /// Sets the value, or reports a duplicate at `meta`'s key.
     fn set(&mut self, meta: &ParseNestedMeta<'_>, value: T) {
         if self.value.is_some() {
             self.cx
@@ -32,22 +38,27 @@ impl<'c, T> Attr<'c, T> {
         }
     }
 
+    /// The value, if set.
     fn get(self) -> Option<T> {
         self.value
     }
 }
 
-/// A flag such as `frame`.
+/// A flag such as `frame`: a key without a value.
 struct Flag<'c> {
+    /// The span of the key, once set.
     inner: Attr<'c, Span>,
 }
 
 impl<'c> Flag<'c> {
+    /// The flag `name`, not set yet.
     fn none(cx: &'c Ctxt, name: &'static str) -> Self {
         Flag {
             inner: Attr::none(cx, name),
         }
     }
+
+    /// Sets the flag, or reports a duplicate or a value given to it.
     fn set(&mut self, meta: &ParseNestedMeta<'_>) {
         let span = meta.path.get_ident().map_or_else(Span::call_site, Ident::span);
         if meta.input.peek(syn::Token![=]) || meta.input.peek(syn::token::Paren) {
@@ -60,96 +71,14 @@ impl<'c> Flag<'c> {
         }
         self.inner.set(meta, span);
     }
+
+    /// The span of the flag, if set.
     fn get(self) -> Option<Span> {
         self.inner.get()
     }
 }
 
-/// The case conventions of `rename_all`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RenameRule {
-    Lower,
-    Upper,
-    Pascal,
-    Camel,
-    Snake,
-    ScreamingSnake,
-    Kebab,
-    ScreamingKebab,
-}
-
-impl RenameRule {
-    const ALL: &'static [(&'static str, RenameRule)] = &[
-        ("lowercase", RenameRule::Lower),
-        ("UPPERCASE", RenameRule::Upper),
-        ("PascalCase", RenameRule::Pascal),
-        ("camelCase", RenameRule::Camel),
-        ("snake_case", RenameRule::Snake),
-        ("SCREAMING_SNAKE_CASE", RenameRule::ScreamingSnake),
-        ("kebab-case", RenameRule::Kebab),
-        ("SCREAMING-KEBAB-CASE", RenameRule::ScreamingKebab),
-    ];
-
-    fn parse(s: &str) -> Option<Self> {
-        Self::ALL.iter().find(|(n, _)| *n == s).map(|(_, r)| *r)
-    }
-
-    /// Applies the rule to a field name (snake_case in Rust).
-    pub fn apply_to_field(self, field: &str) -> String {
-        let words: Vec<&str> = field.split('_').filter(|w| !w.is_empty()).collect();
-        self.join(&words)
-    }
-
-    /// Applies the rule to a variant name (PascalCase in Rust).
-    pub fn apply_to_variant(self, variant: &str) -> String {
-        let mut words: Vec<String> = Vec::new();
-        for c in variant.chars() {
-            if c.is_uppercase() || words.is_empty() {
-                words.push(String::new());
-            }
-            if let Some(w) = words.last_mut() {
-                w.extend(c.to_lowercase());
-            }
-        }
-        let refs: Vec<&str> = words.iter().map(String::as_str).collect();
-        self.join(&refs)
-    }
-
-    fn join(self, words: &[&str]) -> String {
-        let lower: Vec<String> = words.iter().map(|w| w.to_lowercase()).collect();
-        let cap = |w: &str| {
-            let mut c = w.chars();
-            match c.next() {
-                Some(f) => f.to_uppercase().chain(c).collect::<String>(),
-                None => String::new(),
-            }
-        };
-        match self {
-            RenameRule::Lower => lower.concat(),
-            RenameRule::Upper => lower.concat().to_uppercase(),
-            RenameRule::Pascal => lower.iter().map(|w| cap(w)).collect(),
-            RenameRule::Camel => lower
-                .iter()
-                .enumerate()
-                .map(|(i, w)| if i == 0 { w.clone() } else { cap(w) })
-                .collect(),
-            RenameRule::Snake => lower.join("_"),
-            RenameRule::ScreamingSnake => lower.join("_").to_uppercase(),
-            RenameRule::Kebab => lower.join("-"),
-            RenameRule::ScreamingKebab => lower.join("-").to_uppercase(),
-        }
-    }
-}
-
-/// Container attributes.
-pub struct Container {
-    pub python: Option<(String, Span)>,
-    pub rename_all: Option<RenameRule>,
-    pub krate: Option<syn::Path>,
-    pub deny_unknown_fields: Option<Span>,
-    pub bound: Option<Vec<syn::WherePredicate>>,
-}
-
+/// The string literal of `key = "..."`; anything else is reported.
 fn get_lit_str(cx: &Ctxt, key: &str, meta: &ParseNestedMeta<'_>) -> Option<LitStr> {
     let value = match meta.value() {
         Ok(v) => v,
@@ -177,6 +106,7 @@ fn get_lit_str(cx: &Ctxt, key: &str, meta: &ParseNestedMeta<'_>) -> Option<LitSt
     }
 }
 
+/// The predicates of `bound = "..."` (an empty string: none).
 fn parse_where(cx: &Ctxt, lit: &LitStr) -> Option<Vec<syn::WherePredicate>> {
     let text = lit.value();
     if text.trim().is_empty() {
@@ -217,7 +147,23 @@ fn valid_python_path(s: &str) -> bool {
     idents(module) && idents(qualname)
 }
 
+/// Container attributes (`#[dask(...)]` on the struct or enum).
+pub struct Container {
+    /// `python = "pkg.mod.Class"` (validated by [`valid_python_path`]) and
+    /// the span of its literal.
+    pub python: Option<(String, Span)>,
+    /// `rename_all = "..."`.
+    pub rename_all: Option<RenameRule>,
+    /// `crate = "path"`: the path of the `dask_serde` crate.
+    pub krate: Option<syn::Path>,
+    /// Span of `deny_unknown_fields`.
+    pub deny_unknown_fields: Option<Span>,
+    /// `bound = "..."`: the where-clause replacing the inferred one.
+    pub bound: Option<Vec<syn::WherePredicate>>,
+}
+
 impl Container {
+    /// Parses the `#[dask(...)]` attributes of the container.
     pub fn from_ast(cx: &Ctxt, attrs: &[syn::Attribute]) -> Self {
         let mut python = Attr::none(cx, "python");
         let mut rename_all = Attr::none(cx, "rename_all");
@@ -267,7 +213,7 @@ impl Container {
                         }
                     }
                 } else {
-                    let key = meta.path.to_token_stream_string();
+                    let key = path_string(&meta.path);
                     cx.error_spanned_by(
                         &meta.path,
                         format!(
@@ -292,24 +238,105 @@ impl Container {
     }
 }
 
-/// How a missing field is filled in.
+/// How a missing (or skipped) field is filled in.
 pub enum FieldDefault {
+    /// No `default` key.
     None,
+    /// `default`: `Default::default()`.
     Trait,
+    /// `default = "path"`: a call of the function `path`.
     Path(syn::ExprPath),
+}
+
+/// Where a field goes on the wire: decided once, from its `frame`,
+/// `header`, `with` and `skip` keys, by [`Placement::decide`].
+pub enum Placement {
+    /// No placement key: the field type's `SerializeField` /
+    /// `DeserializeField` impl decides (header value, frame or nested
+    /// header), and `DeserializeField::missing` may fill in an absent one.
+    Auto,
+    /// `header`: a msgpack value in the header (`simple`), through the
+    /// type's `ToMsgpack` / `FromMsgpack`.
+    Header,
+    /// `frame`: the field's own `dask` serialization into frames
+    /// (`complex`), through the type's `DaskSerialize` / `DaskDeserialize`.
+    Frame,
+    /// `with = "module"`: `module::serialize_field` and
+    /// `module::deserialize_field` decide.
+    With(syn::Path),
+    /// `skip`: not sent; decoding rebuilds it from its default.
+    Skip,
+}
+
+/// The placement keys of one field as written, before
+/// [`Placement::decide`] turns them into a [`Placement`].
+struct PlacementKeys {
+    /// Span of `frame`.
+    frame: Option<Span>,
+    /// Span of `header`.
+    header: Option<Span>,
+    /// The module of `with = "..."`.
+    with: Option<syn::Path>,
+    /// Span of `skip`.
+    skip: Option<Span>,
+}
+
+impl Placement {
+    /// The placement the keys ask for. Keys that contradict each other
+    /// are reported (`renamed`: the field also has `rename`, which a
+    /// skipped field cannot use); the result then only matters for the
+    /// checks that follow, as no code is generated.
+    fn decide(cx: &Ctxt, keys: PlacementKeys, renamed: bool) -> Self {
+        let PlacementKeys {
+            frame,
+            header,
+            with,
+            skip,
+        } = keys;
+        if let (Some(_), Some(h)) = (frame, header) {
+            cx.syn_error(syn::Error::new(
+                h,
+                "`frame` and `header` cannot both be set on a field",
+            ));
+        }
+        if with.is_some() {
+            if let Some(s) = frame.or(header) {
+                cx.syn_error(syn::Error::new(
+                    s,
+                    "`with` decides the placement itself: remove `frame`/`header`",
+                ));
+            }
+        }
+        if let Some(s) = skip {
+            if frame.is_some() || header.is_some() || with.is_some() || renamed {
+                cx.syn_error(syn::Error::new(
+                    s,
+                    "a skipped field is not sent: `frame`, `header`, `with` and `rename` do not apply",
+                ));
+            }
+        }
+        match (skip, with, frame, header) {
+            (Some(_), _, _, _) => Placement::Skip,
+            (None, Some(module), _, _) => Placement::With(module),
+            (None, None, Some(_), _) => Placement::Frame,
+            (None, None, None, Some(_)) => Placement::Header,
+            (None, None, None, None) => Placement::Auto,
+        }
+    }
 }
 
 /// Field attributes.
 pub struct Field {
+    /// `rename = "name"`: the attribute name on the wire.
     pub rename: Option<String>,
-    pub frame: Option<Span>,
-    pub header: Option<Span>,
-    pub skip: Option<Span>,
+    /// Where the field goes (`frame`, `header`, `with`, `skip` or none).
+    pub placement: Placement,
+    /// What fills the field in when it is absent (or skipped).
     pub default: FieldDefault,
-    pub with: Option<syn::Path>,
 }
 
 impl Field {
+    /// Parses the `#[dask(...)]` attributes of a field.
     pub fn from_ast(cx: &Ctxt, attrs: &[syn::Attribute]) -> Self {
         let mut rename = Attr::none(cx, "rename");
         let mut frame = Flag::none(cx, "frame");
@@ -353,7 +380,7 @@ impl Field {
                         }
                     }
                 } else {
-                    let key = meta.path.to_token_stream_string();
+                    let key = path_string(&meta.path);
                     cx.error_spanned_by(
                         &meta.path,
                         format!(
@@ -368,23 +395,29 @@ impl Field {
                 cx.syn_error(e);
             }
         }
-        Field {
-            rename: rename.get(),
+        let rename = rename.get();
+        let keys = PlacementKeys {
             frame: frame.get(),
             header: header.get(),
-            skip: skip.get(),
-            default: default.get().unwrap_or(FieldDefault::None),
             with: with.get(),
+            skip: skip.get(),
+        };
+        Field {
+            placement: Placement::decide(cx, keys, rename.is_some()),
+            rename,
+            default: default.get().unwrap_or(FieldDefault::None),
         }
     }
 }
 
 /// Variant attributes (unit enums).
 pub struct Variant {
+    /// `rename = "name"`: the str sent for this variant.
     pub rename: Option<String>,
 }
 
 impl Variant {
+    /// Parses the `#[dask(...)]` attributes of a variant.
     pub fn from_ast(cx: &Ctxt, attrs: &[syn::Attribute]) -> Self {
         let mut rename = Attr::none(cx, "rename");
         for attr in attrs.iter().filter(|a| a.path().is_ident("dask")) {
@@ -394,7 +427,7 @@ impl Variant {
                         rename.set(&meta, s.value());
                     }
                 } else {
-                    let key = meta.path.to_token_stream_string();
+                    let key = path_string(&meta.path);
                     cx.error_spanned_by(
                         &meta.path,
                         format!("unknown dask variant attribute `{key}` (expected rename)"),
@@ -425,14 +458,63 @@ fn skip_value(meta: &ParseNestedMeta<'_>) {
     }
 }
 
-trait PathString {
-    fn to_token_stream_string(&self) -> String;
+/// `path` as written, for messages (`a::b`, not `a :: b`).
+fn path_string(path: &syn::Path) -> String {
+    quote::ToTokens::to_token_stream(path)
+        .to_string()
+        .replace(' ', "")
 }
 
-impl PathString for syn::Path {
-    fn to_token_stream_string(&self) -> String {
-        quote::ToTokens::to_token_stream(self)
-            .to_string()
-            .replace(' ', "")
+#[cfg(test)]
+mod tests {
+    use syn::parse_quote;
+
+    use super::{Field, Placement};
+    use crate::ctxt::Ctxt;
+
+    /// The placement and the error messages of a field with `attrs`.
+    fn field(attrs: &[syn::Attribute]) -> (Placement, Vec<String>) {
+        let cx = Ctxt::new();
+        let f = Field::from_ast(&cx, attrs);
+        let errors = match cx.check() {
+            Ok(()) => Vec::new(),
+            Err(e) => e.into_iter().map(|e| e.to_string()).collect(),
+        };
+        (f.placement, errors)
+    }
+
+    /// Each placement key alone decides the placement.
+    #[test]
+    fn one_key_each() {
+        assert!(matches!(field(&[]), (Placement::Auto, e) if e.is_empty()));
+        assert!(matches!(field(&[parse_quote!(#[dask(header)])]), (Placement::Header, e) if e.is_empty()));
+        assert!(matches!(field(&[parse_quote!(#[dask(frame)])]), (Placement::Frame, e) if e.is_empty()));
+        assert!(
+            matches!(field(&[parse_quote!(#[dask(skip, default)])]), (Placement::Skip, e) if e.is_empty())
+        );
+        let (placement, errors) = field(&[parse_quote!(#[dask(with = "a::b")])]);
+        assert!(errors.is_empty());
+        assert!(matches!(placement, Placement::With(p) if p == parse_quote!(a::b)));
+    }
+
+    /// Contradicting keys: one error per rule broken, in a fixed order.
+    #[test]
+    fn contradictions() {
+        let (placement, errors) =
+            field(&[parse_quote!(#[dask(frame, header, with = "m", skip, rename = "z")])]);
+        assert!(matches!(placement, Placement::Skip));
+        assert_eq!(
+            errors,
+            [
+                "`frame` and `header` cannot both be set on a field",
+                "`with` decides the placement itself: remove `frame`/`header`",
+                "a skipped field is not sent: `frame`, `header`, `with` and `rename` do not apply",
+            ]
+        );
+        let (_, errors) = field(&[parse_quote!(#[dask(skip)]), parse_quote!(#[dask(rename = "q")])]);
+        assert_eq!(
+            errors,
+            ["a skipped field is not sent: `frame`, `header`, `with` and `rename` do not apply"]
+        );
     }
 }

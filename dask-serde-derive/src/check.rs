@@ -4,8 +4,13 @@
 use std::collections::HashSet;
 
 use crate::ast::{Container, Data};
+use crate::attr::Placement;
 use crate::ctxt::Ctxt;
 
+/// Reports what `python` and `deny_unknown_fields` cannot apply to, and
+/// two fields (not skipped) or two variants with the same wire name.
+/// Contradicting field placement keys are reported earlier, when
+/// [`attr::Placement`](crate::attr::Placement) is decided.
 pub fn check(cx: &Ctxt, cont: &Container<'_>) {
     match &cont.data {
         Data::Enum(variants) => {
@@ -34,28 +39,7 @@ pub fn check(cx: &Ctxt, cont: &Container<'_>) {
         Data::Struct(fields) => {
             let mut seen = HashSet::new();
             for f in fields {
-                let a = &f.attrs;
-                if let (Some(_), Some(h)) = (a.frame, a.header) {
-                    cx.syn_error(syn::Error::new(
-                        h,
-                        "`frame` and `header` cannot both be set on a field",
-                    ));
-                }
-                if a.with.is_some() {
-                    if let Some(s) = a.frame.or(a.header) {
-                        cx.syn_error(syn::Error::new(
-                            s,
-                            "`with` decides the placement itself: remove `frame`/`header`",
-                        ));
-                    }
-                }
-                if let Some(s) = a.skip {
-                    if a.frame.is_some() || a.header.is_some() || a.with.is_some() || a.rename.is_some() {
-                        cx.syn_error(syn::Error::new(
-                            s,
-                            "a skipped field is not sent: `frame`, `header`, `with` and `rename` do not apply",
-                        ));
-                    }
+                if let Placement::Skip = f.attrs.placement {
                     continue;
                 }
                 if !seen.insert(f.name.as_str()) {

@@ -1,16 +1,24 @@
 //! Error accumulator: every attribute mistake is reported in one compile.
+//!
+//! A [`Ctxt`] must end in [`Ctxt::check`], which consumes it and returns
+//! the errors. Dropping one unchecked would lose errors silently, so it is
+//! a bug in this crate and panics (the compiler then reports the derive as
+//! having panicked), unless the thread is already unwinding.
 
 use std::cell::RefCell;
 use std::fmt::Display;
+use std::thread;
 
 use quote::ToTokens;
 
 /// Collects errors while the input is parsed and checked.
 pub struct Ctxt {
+    /// The errors so far; `None` once [`Ctxt::check`] has taken them.
     errors: RefCell<Option<Vec<syn::Error>>>,
 }
 
 impl Ctxt {
+    /// A context with no errors, to be consumed by [`Ctxt::check`].
     pub fn new() -> Self {
         Ctxt {
             errors: RefCell::new(Some(Vec::new())),
@@ -24,14 +32,17 @@ impl Ctxt {
 
     /// Records a `syn` error.
     pub fn syn_error(&self, err: syn::Error) {
-        if let Some(errors) = self.errors.borrow_mut().as_mut() {
-            errors.push(err);
-        }
+        self.errors
+            .borrow_mut()
+            .as_mut()
+            .expect("Ctxt used after check")
+            .push(err);
     }
 
-    /// Consumes the context: all errors combined, if any.
+    /// Consumes the context: all errors combined, in the order recorded,
+    /// if any.
     pub fn check(self) -> syn::Result<()> {
-        let errors = self.errors.borrow_mut().take().unwrap_or_default();
+        let errors = self.errors.borrow_mut().take().expect("Ctxt checked twice");
         let mut iter = errors.into_iter();
         let Some(mut combined) = iter.next() else {
             return Ok(());
@@ -45,8 +56,50 @@ impl Ctxt {
 
 impl Drop for Ctxt {
     fn drop(&mut self) {
-        // `check` must be called; if it was not (a bug in this crate), the
-        // errors are lost rather than panicking inside the compiler.
-        let _ = self.errors.borrow_mut().take();
+        if !thread::panicking() && self.errors.borrow().is_some() {
+            panic!("dask-serde-derive bug: Ctxt dropped without calling check");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proc_macro2::Span;
+
+    use super::Ctxt;
+
+    #[test]
+    fn check_without_errors_is_ok() {
+        assert!(Ctxt::new().check().is_ok());
+    }
+
+    #[test]
+    fn check_combines_errors_in_order() {
+        let cx = Ctxt::new();
+        cx.syn_error(syn::Error::new(Span::call_site(), "first"));
+        cx.error_spanned_by(quote::quote!(x), "second");
+        let messages: Vec<String> = cx
+            .check()
+            .unwrap_err()
+            .into_iter()
+            .map(|e| e.to_string())
+            .collect();
+        assert_eq!(messages, ["first", "second"]);
+    }
+
+    #[test]
+    #[should_panic(expected = "Ctxt dropped without calling check")]
+    fn dropping_unchecked_panics() {
+        let _cx = Ctxt::new();
+    }
+
+    #[test]
+    fn dropping_unchecked_while_panicking_does_not_abort() {
+        let result = std::panic::catch_unwind(|| {
+            let _cx = Ctxt::new();
+            panic!("original panic");
+        });
+        let payload = result.unwrap_err();
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"original panic"));
     }
 }

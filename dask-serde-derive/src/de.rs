@@ -5,9 +5,10 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::{Container, Data, Field, Variant};
-use crate::attr::FieldDefault;
+use crate::attr::{FieldDefault, Placement};
 use crate::bound;
 
+/// The impls of `#[derive(DaskDeserialize)]` for `cont`.
 pub fn expand(cont: &Container<'_>, krate: &syn::Path) -> TokenStream {
     match &cont.data {
         Data::Struct(fields) => expand_struct(cont, fields, krate),
@@ -15,30 +16,46 @@ pub fn expand(cont: &Container<'_>, krate: &syn::Path) -> TokenStream {
     }
 }
 
+/// The expression decoding sent field `f` from the `FieldValue` `__value`.
 fn read_field(f: &Field<'_>, krate: &syn::Path) -> TokenStream {
     let ty = f.ty;
     let span = ty.span();
-    if let Some(with) = &f.attrs.with {
-        quote_spanned!(span=> #with::deserialize_field(__value))
-    } else if f.attrs.frame.is_some() {
-        quote_spanned!(span=> #krate::__private::FieldValue::decode::<#ty>(__value))
-    } else if f.attrs.header.is_some() {
-        quote_spanned!(span=> #krate::__private::FieldValue::simple(__value).and_then(<#ty as #krate::__private::FromMsgpack>::from_msgpack))
-    } else {
-        quote_spanned!(span=> <#ty as #krate::__private::DeserializeField>::deserialize_field(__value))
+    match &f.attrs.placement {
+        Placement::With(with) => quote_spanned!(span=> #with::deserialize_field(__value)),
+        Placement::Frame => quote_spanned!(span=> #krate::__private::FieldValue::decode::<#ty>(__value)),
+        Placement::Header => {
+            quote_spanned!(span=> #krate::__private::FieldValue::simple(__value).and_then(<#ty as #krate::__private::FromMsgpack>::from_msgpack))
+        }
+        Placement::Auto => {
+            quote_spanned!(span=> <#ty as #krate::__private::DeserializeField>::deserialize_field(__value))
+        }
+        Placement::Skip => unreachable!("a skipped field is not read"),
     }
 }
 
+/// The value of a skipped field: its `default`, else `Default::default()`.
+fn skipped_value(f: &Field<'_>) -> TokenStream {
+    let ty = f.ty;
+    let span = ty.span();
+    match &f.attrs.default {
+        FieldDefault::Path(p) => quote_spanned!(p.span()=> #p()),
+        FieldDefault::Trait | FieldDefault::None => {
+            quote_spanned!(span=> <#ty as ::core::default::Default>::default())
+        }
+    }
+}
+
+/// The value of sent field `f` when its attribute is absent: its
+/// `default`, else (placement by trait) `DeserializeField::missing`, else
+/// a "missing attribute" error returned from `deserialize_from`.
 fn missing_field(f: &Field<'_>, krate: &syn::Path) -> TokenStream {
     let ty = f.ty;
     let name = &f.name;
     let span = ty.span();
-    match &f.attrs.default {
-        FieldDefault::Trait => quote_spanned!(span=> <#ty as ::core::default::Default>::default()),
-        FieldDefault::Path(p) => quote_spanned!(p.span()=> #p()),
-        FieldDefault::None
-            if f.attrs.frame.is_none() && f.attrs.header.is_none() && f.attrs.with.is_none() =>
-        {
+    match (&f.attrs.default, &f.attrs.placement) {
+        (FieldDefault::Trait, _) => quote_spanned!(span=> <#ty as ::core::default::Default>::default()),
+        (FieldDefault::Path(p), _) => quote_spanned!(p.span()=> #p()),
+        (FieldDefault::None, Placement::Auto) => {
             quote_spanned! {span=>
                 match <#ty as #krate::__private::DeserializeField>::missing() {
                     #krate::__private::Some(__v) => __v,
@@ -46,37 +63,41 @@ fn missing_field(f: &Field<'_>, krate: &syn::Path) -> TokenStream {
                 }
             }
         }
-        FieldDefault::None => {
+        (FieldDefault::None, Placement::Header | Placement::Frame | Placement::With(_)) => {
             quote!(return #krate::__private::Err(#krate::__private::ClassInfo::missing(__info, #name)))
         }
+        (FieldDefault::None, Placement::Skip) => unreachable!("a skipped field is never missing"),
     }
 }
 
+/// The bound a generic field's type needs for the field to be read (or,
+/// skipped, defaulted).
+fn field_bound(f: &Field<'_>, krate: &syn::Path) -> Option<syn::WherePredicate> {
+    let ty = f.ty;
+    match (&f.attrs.placement, &f.attrs.default) {
+        (Placement::Skip, FieldDefault::Path(_)) => None,
+        (Placement::Skip, FieldDefault::Trait | FieldDefault::None) => {
+            Some(syn::parse_quote!(#ty: ::core::default::Default))
+        }
+        (Placement::With(_), _) => None,
+        (Placement::Frame, _) => Some(syn::parse_quote!(#ty: #krate::DaskDeserialize)),
+        (Placement::Header, _) => Some(syn::parse_quote!(#ty: #krate::__private::FromMsgpack)),
+        (Placement::Auto, _) => Some(syn::parse_quote!(#ty: #krate::__private::DeserializeField)),
+    }
+}
+
+/// `DaskDeserialize`, `DeserializeField` and `DeserializeElem` for a
+/// struct.
 fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) -> TokenStream {
     let ident = cont.ident;
-    let generics = bound::with_bounds(cont, |f| {
-        let ty = f.ty;
-        if f.attrs.skip.is_some() {
-            return match f.attrs.default {
-                FieldDefault::Path(_) => None,
-                _ => Some(syn::parse_quote!(#ty: ::core::default::Default)),
-            };
-        }
-        if f.attrs.with.is_some() {
-            return None;
-        }
-        Some(if f.attrs.frame.is_some() {
-            syn::parse_quote!(#ty: #krate::DaskDeserialize)
-        } else if f.attrs.header.is_some() {
-            syn::parse_quote!(#ty: #krate::__private::FromMsgpack)
-        } else {
-            syn::parse_quote!(#ty: #krate::__private::DeserializeField)
-        })
-    });
+    let generics = bound::with_bounds(cont, |f| field_bound(f, krate));
     let (impl_g, ty_g, where_c) = generics.split_for_impl();
     let info = crate::ser::class_info(cont, krate);
 
-    let sent: Vec<&Field<'_>> = fields.iter().filter(|f| f.attrs.skip.is_none()).collect();
+    let sent: Vec<&Field<'_>> = fields
+        .iter()
+        .filter(|f| !matches!(f.attrs.placement, Placement::Skip))
+        .collect();
     let vars: Vec<syn::Ident> = (0..sent.len()).map(|i| format_ident!("__f{}", i)).collect();
     let decls = sent.iter().zip(&vars).map(|(f, v)| {
         let ty = f.ty;
@@ -100,13 +121,8 @@ fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) 
     let mut sent_iter = sent.iter().zip(&vars);
     let inits = fields.iter().map(|f| {
         let member = &f.member;
-        if f.attrs.skip.is_some() {
-            let ty = f.ty;
-            let span = ty.span();
-            let value = match &f.attrs.default {
-                FieldDefault::Path(p) => quote_spanned!(p.span()=> #p()),
-                _ => quote_spanned!(span=> <#ty as ::core::default::Default>::default()),
-            };
+        if let Placement::Skip = f.attrs.placement {
+            let value = skipped_value(f);
             return quote!(#member: #value,);
         }
         let (f2, v) = match sent_iter.next() {
@@ -178,6 +194,8 @@ fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) 
     }
 }
 
+/// `FromMsgpack`, `DeserializeField` and `DeserializeElem` for a unit
+/// enum: a value is read from its variant's name.
 fn expand_enum(cont: &Container<'_>, variants: &[Variant<'_>], krate: &syn::Path) -> TokenStream {
     let ident = cont.ident;
     let ty_name = ident.to_string();

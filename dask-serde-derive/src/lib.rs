@@ -43,12 +43,16 @@
 //!
 //! [dask-serde]: https://docs.rs/dask-serde
 
+#![warn(clippy::missing_docs_in_private_items)]
+
 mod ast;
 mod attr;
 mod bound;
+mod case;
 mod check;
 mod ctxt;
 mod de;
+mod fallback;
 mod ser;
 
 use proc_macro::TokenStream;
@@ -72,12 +76,18 @@ pub fn derive_dask_deserialize(input: TokenStream) -> TokenStream {
     expand(&input, Which::Deserialize).into()
 }
 
+/// Which of the two derives is expanding.
 #[derive(Clone, Copy)]
 enum Which {
+    /// `#[derive(DaskSerialize)]`.
     Serialize,
+    /// `#[derive(DaskDeserialize)]`.
     Deserialize,
 }
 
+/// The whole pipeline: parse (`ast`, `attr`), validate (`check`), then
+/// generate (`ser`/`de`) or, after any error, the errors plus stub impls
+/// (`fallback`).
 fn expand(input: &DeriveInput, which: Which) -> TokenStream2 {
     let cx = ctxt::Ctxt::new();
     let cont = ast::Container::from_ast(&cx, input);
@@ -104,111 +114,11 @@ fn expand(input: &DeriveInput, which: Which) -> TokenStream2 {
         }
         (Err(e), _) => {
             let errors = e.to_compile_error();
-            let stub = fallback(input, which, &krate);
+            let stub = fallback::expand(input, which, &krate);
             quote!(#errors #stub)
         }
         (Ok(()), None) => {
             syn::Error::new_spanned(&input.ident, "dask-serde cannot derive for this type").to_compile_error()
         }
-    }
-}
-
-/// After an error, stub impls of every trait the derive would have
-/// generated, so that uses of the type elsewhere do not add follow-up
-/// errors: the user sees only the real mistake.
-fn fallback(input: &DeriveInput, which: Which, krate: &syn::Path) -> TokenStream2 {
-    let ident = &input.ident;
-    let (impl_g, ty_g, where_c) = input.generics.split_for_impl();
-    let p = quote!(#krate::__private);
-    let unreachable = quote!(::core::unreachable!());
-    let body = match (&input.data, which) {
-        (syn::Data::Union(_), _) => return quote!(),
-        (syn::Data::Struct(_), Which::Serialize) => quote! {
-            impl #impl_g #krate::DaskSerialize for #ident #ty_g #where_c {
-                fn serialize_into<'__a>(&'__a self, _: &mut #p::Vec<#krate::Frame<'__a>>) -> #krate::Result<#krate::Header> {
-                    #unreachable
-                }
-            }
-            impl #impl_g #p::SerializeField for #ident #ty_g #where_c {
-                fn serialize_field<'__a>(&'__a self, _: &::core::primitive::str, _: &mut #p::FieldWriter<'__a, '_>) -> #krate::Result<()> {
-                    #unreachable
-                }
-            }
-            impl #impl_g #p::SerializeElem for #ident #ty_g #where_c {
-                fn serialize_vec<'__a>(_: &'__a [Self], _: &::core::primitive::str, _: &mut #p::FieldWriter<'__a, '_>) -> #krate::Result<()> {
-                    #unreachable
-                }
-                fn serialize_map<'__a>(_: #p::Vec<(&'__a ::core::primitive::str, &'__a Self)>, _: &::core::primitive::str, _: &mut #p::FieldWriter<'__a, '_>) -> #krate::Result<()> {
-                    #unreachable
-                }
-            }
-        },
-        (syn::Data::Struct(_), Which::Deserialize) => quote! {
-            impl #impl_g #krate::DaskDeserialize for #ident #ty_g #where_c {
-                fn deserialize_from(_: &#krate::Header, _: &[#krate::bytes::Bytes], _: &#krate::Limits) -> #krate::Result<Self> {
-                    #unreachable
-                }
-            }
-            impl #impl_g #p::DeserializeField for #ident #ty_g #where_c {
-                fn deserialize_field(_: #p::FieldValue<'_>) -> #krate::Result<Self> {
-                    #unreachable
-                }
-            }
-            impl #impl_g #p::DeserializeElem for #ident #ty_g #where_c {
-                fn deserialize_vec(_: #p::FieldValue<'_>) -> #krate::Result<#p::Vec<Self>> {
-                    #unreachable
-                }
-                fn deserialize_map(_: #p::FieldValue<'_>) -> #krate::Result<#p::Vec<(#p::String, Self)>> {
-                    #unreachable
-                }
-            }
-        },
-        (syn::Data::Enum(_), Which::Serialize) => quote! {
-            impl #impl_g #p::ToMsgpack for #ident #ty_g #where_c {
-                fn to_msgpack(&self) -> #krate::Result<#krate::MsgValue> {
-                    #unreachable
-                }
-            }
-            impl #impl_g #p::MsgpackListItem for #ident #ty_g #where_c {}
-            impl #impl_g #p::SerializeField for #ident #ty_g #where_c {
-                fn serialize_field<'__a>(&'__a self, _: &::core::primitive::str, _: &mut #p::FieldWriter<'__a, '_>) -> #krate::Result<()> {
-                    #unreachable
-                }
-            }
-            impl #impl_g #p::SerializeElem for #ident #ty_g #where_c {
-                fn serialize_vec<'__a>(_: &'__a [Self], _: &::core::primitive::str, _: &mut #p::FieldWriter<'__a, '_>) -> #krate::Result<()> {
-                    #unreachable
-                }
-                fn serialize_map<'__a>(_: #p::Vec<(&'__a ::core::primitive::str, &'__a Self)>, _: &::core::primitive::str, _: &mut #p::FieldWriter<'__a, '_>) -> #krate::Result<()> {
-                    #unreachable
-                }
-            }
-        },
-        (syn::Data::Enum(_), Which::Deserialize) => quote! {
-            impl #impl_g #p::FromMsgpack for #ident #ty_g #where_c {
-                fn from_msgpack(_: &#krate::MsgValue) -> #krate::Result<Self> {
-                    #unreachable
-                }
-            }
-            impl #impl_g #p::DeserializeField for #ident #ty_g #where_c {
-                fn deserialize_field(_: #p::FieldValue<'_>) -> #krate::Result<Self> {
-                    #unreachable
-                }
-            }
-            impl #impl_g #p::DeserializeElem for #ident #ty_g #where_c {
-                fn deserialize_vec(_: #p::FieldValue<'_>) -> #krate::Result<#p::Vec<Self>> {
-                    #unreachable
-                }
-                fn deserialize_map(_: #p::FieldValue<'_>) -> #krate::Result<#p::Vec<(#p::String, Self)>> {
-                    #unreachable
-                }
-            }
-        },
-    };
-    quote! {
-        #[allow(unused_qualifications)]
-        const _: () = {
-            #body
-        };
     }
 }

@@ -5,8 +5,10 @@ use quote::{quote, quote_spanned};
 use syn::spanned::Spanned;
 
 use crate::ast::{Container, Data, Field, Variant};
+use crate::attr::Placement;
 use crate::bound;
 
+/// The impls of `#[derive(DaskSerialize)]` for `cont`.
 pub fn expand(cont: &Container<'_>, krate: &syn::Path) -> TokenStream {
     match &cont.data {
         Data::Struct(fields) => expand_struct(cont, fields, krate),
@@ -33,42 +35,47 @@ pub fn class_info(cont: &Container<'_>, krate: &syn::Path) -> TokenStream {
     }
 }
 
+/// The statement writing field `f` into the `FieldWriter` `__w`; nothing
+/// for a skipped field.
 fn write_field(f: &Field<'_>, krate: &syn::Path) -> TokenStream {
     let member = &f.member;
     let name = &f.name;
     let ty = f.ty;
     let span = ty.span();
-    if let Some(with) = &f.attrs.with {
-        quote_spanned!(span=> #with::serialize_field(&self.#member, #name, &mut __w)?;)
-    } else if f.attrs.frame.is_some() {
-        quote_spanned!(span=> #krate::__private::FieldWriter::complex::<#ty>(&mut __w, #name, &self.#member)?;)
-    } else if f.attrs.header.is_some() {
-        quote_spanned!(span=> #krate::__private::FieldWriter::simple(&mut __w, #name, <#ty as #krate::__private::ToMsgpack>::to_msgpack(&self.#member)?);)
-    } else {
-        quote_spanned!(span=> <#ty as #krate::__private::SerializeField>::serialize_field(&self.#member, #name, &mut __w)?;)
+    match &f.attrs.placement {
+        Placement::With(with) => {
+            quote_spanned!(span=> #with::serialize_field(&self.#member, #name, &mut __w)?;)
+        }
+        Placement::Frame => {
+            quote_spanned!(span=> #krate::__private::FieldWriter::complex::<#ty>(&mut __w, #name, &self.#member)?;)
+        }
+        Placement::Header => {
+            quote_spanned!(span=> #krate::__private::FieldWriter::simple(&mut __w, #name, <#ty as #krate::__private::ToMsgpack>::to_msgpack(&self.#member)?);)
+        }
+        Placement::Auto => {
+            quote_spanned!(span=> <#ty as #krate::__private::SerializeField>::serialize_field(&self.#member, #name, &mut __w)?;)
+        }
+        Placement::Skip => TokenStream::new(),
     }
 }
 
+/// The bound a generic field's type needs for the field to be written.
+fn field_bound(f: &Field<'_>, krate: &syn::Path) -> Option<syn::WherePredicate> {
+    let ty = f.ty;
+    match &f.attrs.placement {
+        Placement::Skip | Placement::With(_) => None,
+        Placement::Frame => Some(syn::parse_quote!(#ty: #krate::DaskSerialize)),
+        Placement::Header => Some(syn::parse_quote!(#ty: #krate::__private::ToMsgpack)),
+        Placement::Auto => Some(syn::parse_quote!(#ty: #krate::__private::SerializeField)),
+    }
+}
+
+/// `DaskSerialize`, `SerializeField` and `SerializeElem` for a struct.
 fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) -> TokenStream {
     let ident = cont.ident;
-    let generics = bound::with_bounds(cont, |f| {
-        if f.attrs.skip.is_some() || f.attrs.with.is_some() {
-            return None;
-        }
-        let ty = f.ty;
-        Some(if f.attrs.frame.is_some() {
-            syn::parse_quote!(#ty: #krate::DaskSerialize)
-        } else if f.attrs.header.is_some() {
-            syn::parse_quote!(#ty: #krate::__private::ToMsgpack)
-        } else {
-            syn::parse_quote!(#ty: #krate::__private::SerializeField)
-        })
-    });
+    let generics = bound::with_bounds(cont, |f| field_bound(f, krate));
     let (impl_g, ty_g, where_c) = generics.split_for_impl();
-    let writes = fields
-        .iter()
-        .filter(|f| f.attrs.skip.is_none())
-        .map(|f| write_field(f, krate));
+    let writes = fields.iter().map(|f| write_field(f, krate));
     let info = class_info(cont, krate);
     quote! {
         #[automatically_derived]
@@ -115,6 +122,8 @@ fn expand_struct(cont: &Container<'_>, fields: &[Field<'_>], krate: &syn::Path) 
     }
 }
 
+/// `ToMsgpack`, `MsgpackListItem`, `SerializeField` and `SerializeElem`
+/// for a unit enum: a value is sent as its variant's name.
 fn expand_enum(cont: &Container<'_>, variants: &[Variant<'_>], krate: &syn::Path) -> TokenStream {
     let ident = cont.ident;
     let (impl_g, ty_g, where_c) = cont.generics.split_for_impl();
