@@ -22,7 +22,7 @@ use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 
-use super::read::{unexpected, Arena, Node, Ref};
+use super::read::node::{unexpected, Arena, DTypeNode, Node, ObjectArrayNode, Ref};
 use crate::builtins::dtype::{DType, DTypeField, Layout};
 use crate::builtins::ndarray::NdArray;
 use crate::error::{Error, Result};
@@ -65,27 +65,6 @@ const NDARRAY_CLASSES: &[(&str, &str)] = &[
     ("numpy.core._multiarray_umath", "ndarray"),
     ("numpy._core._multiarray_umath", "ndarray"),
 ];
-
-/// A dtype under construction: `numpy.dtype(typestr, …)` gave a plain dtype,
-/// a `BUILD` state completes it.
-#[derive(Debug)]
-pub(crate) struct DTypeNode {
-    /// The dtype so far.
-    pub(crate) dtype: DType,
-    /// `BUILD` already set its state.
-    pub(crate) built: bool,
-    /// Nesting depth (1 for a dtype without fields or sub-array).
-    pub(crate) depth: usize,
-}
-
-/// An object array after its `BUILD`: the shape and the items (C order).
-#[derive(Debug)]
-pub(crate) struct ObjectArrayNode {
-    /// The shape.
-    pub(crate) shape: Vec<usize>,
-    /// One item per element, in C order.
-    pub(crate) items: Vec<Ref>,
-}
 
 fn is_ndarray_class(t: &PyType) -> bool {
     NDARRAY_CLASSES
