@@ -18,11 +18,16 @@ impl<'a> Reader<'a> {
     /// bottom-up, moving each node's value into its last user and cloning
     /// it for the others.
     pub(super) fn finish(mut self, root: Ref, stop_at: usize) -> Result<Value> {
-        let n = self.arena.nodes.len();
-        let budget = self.arena.budget;
+        let order = self.post_order(root)?;
+        let uses = self.count_uses(root, &order, stop_at)?;
+        self.check_depth(&order)?;
+        build_values(&mut self.arena.nodes, &order, uses, root, stop_at)
+    }
 
-        // 1. post-order of the nodes reachable from root; a node met again
-        //    while on the path is a cycle.
+    /// The post-order of the nodes reachable from `root`; a node met again
+    /// while on the path is a cycle, refused.
+    fn post_order(&self, root: Ref) -> Result<Vec<Ref>> {
+        let n = self.arena.nodes.len();
         const WHITE: u8 = 0;
         const GRAY: u8 = 1;
         const BLACK: u8 = 2;
@@ -62,9 +67,15 @@ impl<'a> Reader<'a> {
                 }
             }
         }
+        Ok(order)
+    }
 
-        // 2. how often each node is copied (visits), how many parents use
-        //    it (uses), and the nesting depth.
+    /// How many parents use each node, after checking that no node is a
+    /// bare global, dtype or unbuilt array and that the copies of shared
+    /// nodes (`visits`) stay within the budget.
+    fn count_uses(&self, root: Ref, order: &[Ref], stop_at: usize) -> Result<Vec<usize>> {
+        let n = self.arena.nodes.len();
+        let budget = self.arena.budget;
         let mut visits = vec![0u64; n];
         let mut uses = vec![0usize; n];
         visits[root.0] = 1;
@@ -113,8 +124,15 @@ impl<'a> Reader<'a> {
                 ),
             ));
         }
+        Ok(uses)
+    }
+
+    /// The nesting depth of every container of `order`, checked against
+    /// the limit.
+    fn check_depth(&self, order: &[Ref]) -> Result<()> {
+        let n = self.arena.nodes.len();
         let mut height = vec![0usize; n];
-        for &r in &order {
+        for &r in order {
             let node = self.arena.node(r);
             if !node.is_container() {
                 continue;
@@ -128,65 +146,71 @@ impl<'a> Reader<'a> {
             height[r.0] = h + 1;
             self.limits.check_nesting(h + 1)?;
         }
+        Ok(())
+    }
+}
 
-        // 3. build bottom-up: each container becomes a `Built` value in
-        //    place; a value is moved into its last user and cloned for the
-        //    others.
-        let nodes = &mut self.arena.nodes;
-        let mut take = |nodes: &mut Vec<Node>, c: Ref| -> Value {
-            uses[c.0] = uses[c.0].saturating_sub(1);
-            nodes[c.0].leaf_value(uses[c.0] == 0).unwrap_or(Value::None)
-        };
-        for &r in &order {
-            if !nodes[r.0].is_container() {
-                continue;
+/// Builds bottom-up: each container of `order` becomes a `Built` value in
+/// place; a value is moved into its last user and cloned for the others
+/// (`uses`: the users left per node).
+fn build_values(
+    nodes: &mut [Node],
+    order: &[Ref],
+    mut uses: Vec<usize>,
+    root: Ref,
+    stop_at: usize,
+) -> Result<Value> {
+    let mut take = |nodes: &mut [Node], c: Ref| -> Value {
+        uses[c.0] = uses[c.0].saturating_sub(1);
+        nodes[c.0].leaf_value(uses[c.0] == 0).unwrap_or(Value::None)
+    };
+    for &r in order {
+        if !nodes[r.0].is_container() {
+            continue;
+        }
+        let value = match std::mem::replace(&mut nodes[r.0], Node::None) {
+            Node::List(items) => Value::List(items.into_iter().map(|c| take(nodes, c)).collect()),
+            Node::Tuple(items) => Value::Tuple(items.into_iter().map(|c| take(nodes, c)).collect()),
+            Node::Set(items) => Value::Set(dedup_items(items.into_iter().map(|c| take(nodes, c)).collect())),
+            Node::FrozenSet(items) => {
+                Value::FrozenSet(dedup_items(items.into_iter().map(|c| take(nodes, c)).collect()))
             }
-            let value = match std::mem::replace(&mut nodes[r.0], Node::None) {
-                Node::List(items) => Value::List(items.into_iter().map(|c| take(nodes, c)).collect()),
-                Node::Tuple(items) => Value::Tuple(items.into_iter().map(|c| take(nodes, c)).collect()),
-                Node::Set(items) => {
-                    Value::Set(dedup_items(items.into_iter().map(|c| take(nodes, c)).collect()))
-                }
-                Node::FrozenSet(items) => {
-                    Value::FrozenSet(dedup_items(items.into_iter().map(|c| take(nodes, c)).collect()))
-                }
-                Node::Dict(pairs) => Value::Dict(dedup_pairs(
-                    pairs
-                        .into_iter()
-                        .map(|(k, v)| {
-                            let k = take(nodes, k);
-                            (k, take(nodes, v))
-                        })
-                        .collect(),
-                )),
-                Node::Object(o) => {
-                    let ObjectNode { class, fields } = *o;
-                    Value::from(Object {
-                        class,
-                        fields: fields.into_iter().map(|(k, c)| (k, take(nodes, c))).collect(),
+            Node::Dict(pairs) => Value::Dict(dedup_pairs(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| {
+                        let k = take(nodes, k);
+                        (k, take(nodes, v))
                     })
-                }
-                Node::ObjectArray(o) => {
-                    let ObjectArrayNode { shape, items } = *o;
-                    let items = items.into_iter().map(|c| take(nodes, c)).collect();
-                    // the item count was checked at BUILD
-                    match NdArray::from_objects(shape, items) {
-                        Ok(a) => Value::from(a),
-                        Err(e) => {
-                            return Err(Error::Pickle {
-                                offset: stop_at,
-                                message: e.to_string(),
-                            })
-                        }
+                    .collect(),
+            )),
+            Node::Object(o) => {
+                let ObjectNode { class, fields } = *o;
+                Value::from(Object {
+                    class,
+                    fields: fields.into_iter().map(|(k, c)| (k, take(nodes, c))).collect(),
+                })
+            }
+            Node::ObjectArray(o) => {
+                let ObjectArrayNode { shape, items } = *o;
+                let items = items.into_iter().map(|c| take(nodes, c)).collect();
+                // the item count was checked at BUILD
+                match NdArray::from_objects(shape, items) {
+                    Ok(a) => Value::from(a),
+                    Err(e) => {
+                        return Err(Error::Pickle {
+                            offset: stop_at,
+                            message: e.to_string(),
+                        })
                     }
                 }
-                // not a container (checked above)
-                mut other => other.leaf_value(true).unwrap_or(Value::None),
-            };
-            nodes[r.0] = Node::Built(Box::new(value));
-        }
-        Ok(take(nodes, root))
+            }
+            // not a container (checked above)
+            mut other => other.leaf_value(true).unwrap_or(Value::None),
+        };
+        nodes[r.0] = Node::Built(Box::new(value));
     }
+    Ok(take(nodes, root))
 }
 
 /// A dict key or set item as Python hashes and compares it, for the
