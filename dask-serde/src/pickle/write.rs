@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use bytes::Bytes;
 use num_bigint::{BigInt, Sign};
 
-use super::numpy::{self, BufferLayout, MULTIARRAY, NUMERIC};
+use super::numpy::array::{buffer_exportable, buffer_layout, memory, BufferLayout};
+use super::numpy::dtype::{dtype_problem, dtype_state, is_interned_name};
+use super::numpy::{MULTIARRAY, NUMERIC};
 use super::{compat, op, OobBuffer};
 use crate::builtins::dtype::{DType, Layout};
 use crate::builtins::ndarray::NdArray;
@@ -73,7 +75,7 @@ pub(crate) fn dumps_oob(value: &Value, protocol: u8) -> Result<(Vec<u8>, Vec<Oob
 
 /// Pickles a numpy dtype (see [`super::dump_dtype`]).
 pub(crate) fn dump_dtype(dtype: &DType, protocol: u8) -> Result<Vec<u8>> {
-    if let Some(problem) = numpy::dtype_problem(dtype, MAX_DEPTH) {
+    if let Some(problem) = dtype_problem(dtype, MAX_DEPTH) {
         return Err(Error::Encode(format!(
             "cannot pickle the dtype {}: {problem}",
             dtype.str()
@@ -144,7 +146,7 @@ pub(crate) fn can_dump(value: &Value) -> bool {
                 todo.extend(o.fields.iter().map(|(_, v)| (v, depth + 1)));
             }
             Value::NdArray(a) => {
-                if depth >= MAX_DEPTH || numpy::dtype_problem(a.dtype(), MAX_DEPTH).is_some() {
+                if depth >= MAX_DEPTH || dtype_problem(a.dtype(), MAX_DEPTH).is_some() {
                     return false;
                 }
                 if let Some(items) = a.objects() {
@@ -714,7 +716,7 @@ impl<'a> Writer<'a> {
     /// being the bytes in Fortran order for a Fortran (not C) contiguous
     /// array, else in C order, or the list of an object array's items.
     fn save_ndarray(&mut self, a: &'a NdArray, depth: usize) -> Result<()> {
-        if let Some(problem) = numpy::dtype_problem(a.dtype(), MAX_DEPTH) {
+        if let Some(problem) = dtype_problem(a.dtype(), MAX_DEPTH) {
             return Err(Error::Encode(format!(
                 "cannot pickle an array of dtype {}: {problem}",
                 a.dtype().str()
@@ -724,15 +726,15 @@ impl<'a> Writer<'a> {
             self.save_reconstruct(a, Task::List(items, depth), false);
             return Ok(());
         }
-        if self.proto >= 5 && a.dtype().itemsize() > 0 && numpy::buffer_exportable(a.dtype()) {
-            if let Some(layout) = numpy::buffer_layout(a) {
+        if self.proto >= 5 && a.dtype().itemsize() > 0 && buffer_exportable(a.dtype()) {
+            if let Some(layout) = buffer_layout(a) {
                 self.save_frombuffer(a, layout);
                 return Ok(());
             }
         }
         let fortran = a.is_f_contiguous() && !a.is_c_contiguous();
         let data = if fortran || a.size() == 0 {
-            numpy::memory(a)
+            memory(a)
         } else {
             a.to_c_bytes()
         };
@@ -777,7 +779,7 @@ impl<'a> Writer<'a> {
         };
         let n = if axis_order.is_some() { 5 } else { 4 };
         let mut args = vec![
-            Task::PickleBuffer(numpy::memory(a), !a.is_writeable()),
+            Task::PickleBuffer(memory(a), !a.is_writeable()),
             Task::DType(a.dtype()),
         ];
         int_tuple(&mut args, &shape);
@@ -822,7 +824,7 @@ impl<'a> Writer<'a> {
     /// memo), and the `BUILD` state.
     fn save_dtype(&mut self, d: &'a DType) -> Result<()> {
         self.boundary();
-        let st = numpy::dtype_state(d)?;
+        let st = dtype_state(d)?;
         let key = st.singleton.map(Shared::DType);
         if let Some(k) = &key {
             if self.memo_get(k) {
@@ -1002,7 +1004,7 @@ fn int_tuple(tasks: &mut Vec<Task<'_>>, items: &[usize]) {
 /// How CPython shares a numpy field name or title: interned when made of
 /// identifier characters (as literals in code are), else as data.
 fn name_kind(s: &str) -> StrKind {
-    if numpy::is_interned_name(s) {
+    if is_interned_name(s) {
         StrKind::Name
     } else {
         StrKind::Data

@@ -11,7 +11,7 @@ use super::stdlib::{
 };
 use super::Reader;
 use crate::error::{Error, Result};
-use crate::pickle::numpy;
+use crate::pickle::numpy::{array, dtype};
 use crate::pickle::{compat, op};
 use crate::pytype::PyType;
 
@@ -48,29 +48,29 @@ pub(crate) static ALLOWED_GLOBALS: &[AllowedGlobal] = &[
     allow("builtins", "getattr", reduce_getattr),
     allow("_codecs", "encode", reduce_codecs_encode),
     allow("copyreg", "_reconstructor", reduce_reconstructor),
-    allow("numpy", "dtype", numpy::reduce_dtype),
-    allow("numpy._core.multiarray", "dtype", numpy::reduce_dtype),
-    allow("numpy.core.multiarray", "dtype", numpy::reduce_dtype),
+    allow("numpy", "dtype", dtype::reduce_dtype),
+    allow("numpy._core.multiarray", "dtype", dtype::reduce_dtype),
+    allow("numpy.core.multiarray", "dtype", dtype::reduce_dtype),
     allow(
         "numpy._core.multiarray",
         "_reconstruct",
-        numpy::reduce_reconstruct,
+        array::reduce_reconstruct,
     ),
-    allow("numpy.core.multiarray", "_reconstruct", numpy::reduce_reconstruct),
+    allow("numpy.core.multiarray", "_reconstruct", array::reduce_reconstruct),
     allow(
         "numpy._core._multiarray_umath",
         "_reconstruct",
-        numpy::reduce_reconstruct,
+        array::reduce_reconstruct,
     ),
     allow(
         "numpy.core._multiarray_umath",
         "_reconstruct",
-        numpy::reduce_reconstruct,
+        array::reduce_reconstruct,
     ),
-    allow("numpy._core.numeric", "_frombuffer", numpy::reduce_frombuffer),
-    allow("numpy.core.numeric", "_frombuffer", numpy::reduce_frombuffer),
-    allow("numpy._core.multiarray", "scalar", numpy::reduce_scalar),
-    allow("numpy.core.multiarray", "scalar", numpy::reduce_scalar),
+    allow("numpy._core.numeric", "_frombuffer", array::reduce_frombuffer),
+    allow("numpy.core.numeric", "_frombuffer", array::reduce_frombuffer),
+    allow("numpy._core.multiarray", "scalar", array::reduce_scalar),
+    allow("numpy.core.multiarray", "scalar", array::reduce_scalar),
 ];
 
 /// A row of [`ALLOWED_GLOBALS`].
@@ -174,7 +174,7 @@ impl<'a> Reader<'a> {
         match self.arena.node(inst) {
             Node::DType(_) => return self.build_dtype(inst, state, at),
             Node::NdArrayPending => {
-                let node = numpy::build_array(&mut self.arena, state)
+                let node = array::build_array(&mut self.arena, state)
                     .map_err(|m| self.err(at, format!("BUILD of a numpy array: {m}")))?;
                 *self.arena.node_mut(inst) = node;
                 return Ok(());
@@ -248,7 +248,7 @@ impl<'a> Reader<'a> {
     /// `BUILD` of a numpy dtype: its state is interpreted now (the dtypes
     /// of fields and sub-arrays are complete by then), bounded in depth.
     fn build_dtype(&mut self, inst: Ref, state: Ref, at: usize) -> Result<()> {
-        let node = numpy::build_dtype(&mut self.arena, inst, state)
+        let node = dtype::build_dtype(&mut self.arena, inst, state)
             .map_err(|m| self.err(at, format!("BUILD of a numpy dtype: {m}")))?;
         if node.depth > self.limits.max_nesting {
             return Err(Error::Limit {
