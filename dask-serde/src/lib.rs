@@ -171,7 +171,7 @@ mod limits;
 pub mod message;
 pub mod msgpack;
 mod options;
-mod pickle;
+pub mod pickle;
 mod pytype;
 mod raw;
 mod registry;

@@ -2,6 +2,28 @@
 //! as **data**, and a writer that produces CPython 3.11's exact bytes for
 //! plain values.
 //!
+//! This is what the `pickle` serialization family uses; it is public so
+//! that pickles can be read and written without a Python interpreter:
+//! [`loads`] and [`dumps`] (with [`dumps_with_buffers`] and
+//! [`dumps_with_oob`] for protocol 5's out-of-band buffers, and
+//! [`can_dump`] to know beforehand whether a value can be written), and
+//! [`load_dtype`] / [`dump_dtype`] for the pickles of numpy dtypes.
+//!
+//! ```
+//! use dask_serde::{pickle, Limits, Value};
+//!
+//! let value = Value::List(vec![Value::Int(1), Value::Str("a".into()), Value::Bytes(vec![0].into())]);
+//! // what CPython's `pickle.dumps([1, 'a', b'\x00'], protocol=4)` writes
+//! let bytes = b"\x80\x04\x95\x0f\x00\x00\x00\x00\x00\x00\x00]\x94(K\x01\x8c\x01a\x94C\x01\x00\x94e.";
+//! assert_eq!(pickle::dumps(&value, 4)?, bytes);
+//! assert_eq!(pickle::loads(bytes, &[], &Limits::default())?, value);
+//!
+//! // calls of anything but a few data constructors are refused
+//! let evil = b"\x80\x04\x8c\x02os\x8c\x06system\x93\x8c\x02ls\x85R.";
+//! assert!(pickle::loads(evil, &[], &Limits::default()).is_err());
+//! # Ok::<(), dask_serde::Error>(())
+//! ```
+//!
 //! # Nothing is ever executed
 //!
 //! [`loads`] is not a pickle virtual machine: it never imports a module and
@@ -9,18 +31,18 @@
 //! Python object; what may happen to that name is decided here:
 //!
 //! * `REDUCE` (a call) is interpreted only for the globals of the allow-list
-//!   [`read::ALLOWED_GLOBALS`] — `set`, `frozenset`, `bytearray`, `bytes`,
+//!   of the reader (`ALLOWED_GLOBALS`) — `set`, `frozenset`, `bytearray`, `bytes`,
 //!   `list`, `tuple`, `dict` of plain arguments, `_codecs.encode(str,
 //!   "latin1")`, `copyreg._reconstructor(cls, object, None)` and
 //!   `getattr(class, name)` — each turned into data by a small handler.
-//!   Every other call is refused with an [`Error::Pickle`](crate::Error::Pickle) naming
-//!   `module.name`.
+//!   Every other call is refused with an
+//!   [`Error::Pickle`](crate::Error::Pickle) naming `module.name`.
 //! * `NEWOBJ`/`NEWOBJ_EX` with empty arguments followed by `BUILD` with a
 //!   `__dict__` state is the plain-object pattern `copyreg.__reduce_ex__`
 //!   writes; it becomes a [`Value::Object`] whose class is only named.
 //! * A class reference that would end up as a value is refused.
-//! * numpy's constructors are interpreted as data too (module
-//!   [`numpy`]): `numpy.dtype(typestr, False, True)` + `BUILD` state is a
+//! * numpy's constructors are interpreted as data too (the private
+//!   `numpy` module): `numpy.dtype(typestr, False, True)` + `BUILD` state is a
 //!   [`DType`](crate::DType) (structured, sub-array, datetime, object
 //!   included; object *fields* refused); `_reconstruct(numpy.ndarray, (0,),
 //!   b'b')` + `BUILD (1, shape, dtype, is_fortran, data)` and
@@ -31,8 +53,9 @@
 //!   [`load_dtype`]); a subclass of `ndarray` is refused.
 //!
 //! The allow-list is the extension point for more data constructors: a row
-//! in [`read::ALLOWED_GLOBALS`], a handler, and — for objects that take a
-//! `BUILD` state — a [`read::Node`] variant.
+//! in `ALLOWED_GLOBALS` (`read/construct.rs`), a handler, and — for objects
+//! that take a `BUILD` state — a variant of the reader's `Node`
+//! (`read/node.rs`).
 //!
 //! # Bounded
 //!
@@ -127,7 +150,7 @@ pub struct OobBuffer {
 /// shared references that expand beyond the value budget;
 /// [`Error::Limit`](crate::Error::Limit) when the value nests deeper than
 /// `limits.max_nesting` or a string is longer than `limits.max_frame_bytes`.
-pub(crate) fn loads(data: &[u8], buffers: &[OobBuffer], limits: &Limits) -> Result<Value> {
+pub fn loads(data: &[u8], buffers: &[OobBuffer], limits: &Limits) -> Result<Value> {
     read::loads(data, buffers, limits)
 }
 
@@ -144,7 +167,7 @@ pub(crate) fn loads(data: &[u8], buffers: &[OobBuffer], limits: &Limits) -> Resu
 /// value [`can_dump`] rejects, nesting deeper than 1024 levels, and what
 /// CPython itself refuses (a non-ASCII class name with protocol 2, a `str`
 /// or `bytes` of 4 GiB or more below protocol 4).
-pub(crate) fn dumps(value: &Value, protocol: u8) -> Result<Vec<u8>> {
+pub fn dumps(value: &Value, protocol: u8) -> Result<Vec<u8>> {
     write::dumps(value, protocol)
 }
 
@@ -159,8 +182,7 @@ pub(crate) fn dumps(value: &Value, protocol: u8) -> Result<Vec<u8>> {
 /// # Errors
 ///
 /// As [`dumps`].
-#[allow(dead_code)] // the pickle family uses the variant with flags
-pub(crate) fn dumps_with_buffers(value: &Value, protocol: u8) -> Result<(Vec<u8>, Vec<Bytes>)> {
+pub fn dumps_with_buffers(value: &Value, protocol: u8) -> Result<(Vec<u8>, Vec<Bytes>)> {
     let (pickle, buffers) = write::dumps_oob(value, protocol)?;
     Ok((pickle, buffers.into_iter().map(|b| b.data).collect()))
 }
@@ -171,7 +193,7 @@ pub(crate) fn dumps_with_buffers(value: &Value, protocol: u8) -> Result<(Vec<u8>
 /// # Errors
 ///
 /// As [`dumps`].
-pub(crate) fn dumps_with_oob(value: &Value, protocol: u8) -> Result<(Vec<u8>, Vec<OobBuffer>)> {
+pub fn dumps_with_oob(value: &Value, protocol: u8) -> Result<(Vec<u8>, Vec<OobBuffer>)> {
     write::dumps_oob(value, protocol)
 }
 
@@ -184,7 +206,7 @@ pub(crate) fn dumps_with_oob(value: &Value, protocol: u8) -> Result<(Vec<u8>, Ve
 ///
 /// The pickle family uses it to decline a value early; [`dumps`] can still
 /// fail for protocol-specific reasons (see its errors).
-pub(crate) fn can_dump(value: &Value) -> bool {
+pub fn can_dump(value: &Value) -> bool {
     write::can_dump(value)
 }
 
@@ -201,7 +223,7 @@ pub(crate) fn can_dump(value: &Value) -> bool {
 /// sub-arrays outside the item size, unknown datetime units);
 /// [`Error::Limit`](crate::Error::Limit) for dtypes nested deeper than
 /// `limits.max_nesting`.
-pub(crate) fn load_dtype(data: &[u8], limits: &Limits) -> Result<crate::DType> {
+pub fn load_dtype(data: &[u8], limits: &Limits) -> Result<crate::DType> {
     read::load_dtype(data, limits)
 }
 
@@ -213,7 +235,7 @@ pub(crate) fn load_dtype(data: &[u8], limits: &Limits) -> Result<crate::DType> {
 ///
 /// [`Error::Encode`](crate::Error::Encode) for a protocol outside 2..=5 and
 /// datetime dtypes with a unit numpy does not know.
-pub(crate) fn dump_dtype(dtype: &crate::DType, protocol: u8) -> Result<Vec<u8>> {
+pub fn dump_dtype(dtype: &crate::DType, protocol: u8) -> Result<Vec<u8>> {
     write::dump_dtype(dtype, protocol)
 }
 

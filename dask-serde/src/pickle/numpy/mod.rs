@@ -19,7 +19,7 @@
 //! the writer uses numpy 2's.
 //!
 //! [`dtype`] holds what concerns dtypes (reading `numpy.dtype` and its
-//! state, computing the state numpy writes), [`array`] what concerns
+//! state, computing the state numpy writes), [`array`](mod@array) what concerns
 //! arrays and scalars (`_reconstruct`, `_frombuffer`, `scalar`, and how
 //! numpy hands an array's memory to a `PickleBuffer`); this module has
 //! what both share.

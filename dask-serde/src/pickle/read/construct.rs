@@ -36,7 +36,7 @@ pub(crate) struct AllowedGlobal {
 /// read more constructors.
 ///
 /// numpy's constructors are listed under their numpy 2 (`numpy._core`) and
-/// numpy 1 (`numpy.core`) module names; see [`super::numpy`].
+/// numpy 1 (`numpy.core`) module names; see [`crate::pickle::numpy`].
 pub(crate) static ALLOWED_GLOBALS: &[AllowedGlobal] = &[
     allow("builtins", "set", reduce_set),
     allow("builtins", "frozenset", reduce_frozenset),
