@@ -96,6 +96,41 @@ pub(crate) fn build_dtype(a: &mut Arena, inst: Ref, state: Ref) -> R<DTypeNode> 
         Node::DType(d) => d.dtype.clone(),
         other => return Err(format!("{} is not a dtype", other.a_kind())),
     };
+    let st = dtype_setstate(a, state)?;
+    let none = |r: Ref| matches!(a.node(r), Node::None);
+    let (dtype, depth) = match (none(st.subarray), none(st.names), none(st.fields)) {
+        (true, true, true) => (plain_from_state(a, &base, &st)?, 1),
+        (sub, n, f) => void_from_state(a, &base, &st, (sub, n, f))?,
+    };
+    Ok(DTypeNode {
+        dtype,
+        built: true,
+        depth,
+    })
+}
+
+/// The parts of a dtype's `BUILD` state `(version, byteorder, subarray,
+/// names, fields, elsize, alignment, flags[, metadata])` that make the
+/// dtype.
+struct SetState {
+    /// The byte-order character.
+    endian: char,
+    /// `(base dtype, shape)` or `None`.
+    subarray: Ref,
+    /// The field names tuple or `None`.
+    names: Ref,
+    /// The fields dict or `None`.
+    fields: Ref,
+    /// The item size (−1 when it goes without saying).
+    elsize: i64,
+    /// The `NPY_ALIGNED_STRUCT` flag.
+    aligned: bool,
+    /// The datetime metadata, if given.
+    metadata: Option<Ref>,
+}
+
+/// Checks and splits a dtype's `BUILD` state (versions 3 and 4).
+fn dtype_setstate(a: &Arena, state: Ref) -> R<SetState> {
     let items = tuple(a, state).ok_or_else(|| {
         format!(
             "the state of a numpy dtype must be a tuple, found {}",
@@ -139,77 +174,93 @@ pub(crate) fn build_dtype(a: &mut Arena, inst: Ref, state: Ref) -> R<DTypeNode> 
         0.. => flags,
         _ => return Err(format!("invalid dtype flags {flags}")),
     };
-    let aligned = flags as u64 & NPY_ALIGNED_STRUCT != 0;
-    let none = |r: Ref| matches!(a.node(r), Node::None);
-    let kind = base.kind();
-    let size_mismatch = |want: usize| {
-        format!(
-            "the state's item size {elsize} does not match the dtype {} ({want} bytes)",
-            base.str()
-        )
-    };
-    let (dtype, depth) = match (none(subarray), none(names), none(fields)) {
-        (true, true, true) => {
-            let itemsize = base.itemsize();
-            let extended = matches!(kind, 'S' | 'U' | 'V');
-            if (extended && usize::try_from(elsize) != Ok(itemsize))
-                || (!extended && elsize != -1 && usize::try_from(elsize) != Ok(itemsize))
-            {
-                return Err(size_mismatch(itemsize));
-            }
-            let dtype = match kind {
-                'O' => DType::object(),
-                'M' | 'm' => {
-                    let unit = datetime_unit(a, metadata)?;
-                    plain_dtype(kind, &format!("8{unit}"), endian)?
-                }
-                'U' => plain_dtype(kind, &(itemsize / 4).to_string(), endian)?,
-                _ => plain_dtype(kind, &itemsize.to_string(), endian)?,
-            };
-            (dtype, 1)
-        }
-        (sub, n, f) => {
-            if kind != 'V' {
-                return Err(format!(
-                    "only void dtypes have fields or a sub-array, not {}",
-                    base.str()
-                ));
-            }
-            if n != f {
-                return Err("inconsistent fields and names in the dtype state".into());
-            }
-            if !sub && !n {
-                return Err("a dtype with both a sub-array and fields is not supported".into());
-            }
-            if usize::try_from(elsize) != Ok(base.itemsize()) {
-                return Err(size_mismatch(base.itemsize()));
-            }
-            let itemsize = base.itemsize();
-            if !sub {
-                let parts = tuple(a, subarray).unwrap_or_default();
-                let [b, shape] = parts[..] else {
-                    return Err("the sub-array must be a (dtype, shape) tuple".into());
-                };
-                let (b, depth) = dtype_of(a, b, "a sub-array's base")?;
-                let shape = dims(a, shape, "a sub-array shape", true)?;
-                let d = DType::subarray(b, shape).map_err(message)?;
-                if d.itemsize() != itemsize {
-                    return Err(format!(
-                        "the sub-array needs {} bytes, the dtype has {itemsize}",
-                        d.itemsize()
-                    ));
-                }
-                (d, depth + 1)
-            } else {
-                structured(a, names, fields, itemsize, aligned)?
-            }
-        }
-    };
-    Ok(DTypeNode {
-        dtype,
-        built: true,
-        depth,
+    Ok(SetState {
+        endian,
+        subarray,
+        names,
+        fields,
+        elsize,
+        aligned: flags as u64 & NPY_ALIGNED_STRUCT != 0,
+        metadata,
     })
+}
+
+/// The message of a state whose item size does not match the dtype's
+/// `want` bytes.
+fn size_mismatch(st: &SetState, base: &DType, want: usize) -> String {
+    format!(
+        "the state's item size {} does not match the dtype {} ({want} bytes)",
+        st.elsize,
+        base.str()
+    )
+}
+
+/// The dtype of a state without sub-array and fields: `base` with the
+/// state's byte order (and datetime unit).
+fn plain_from_state(a: &Arena, base: &DType, st: &SetState) -> R<DType> {
+    let kind = base.kind();
+    let elsize = st.elsize;
+    let itemsize = base.itemsize();
+    let extended = matches!(kind, 'S' | 'U' | 'V');
+    if (extended && usize::try_from(elsize) != Ok(itemsize))
+        || (!extended && elsize != -1 && usize::try_from(elsize) != Ok(itemsize))
+    {
+        return Err(size_mismatch(st, base, itemsize));
+    }
+    let endian = st.endian;
+    Ok(match kind {
+        'O' => DType::object(),
+        'M' | 'm' => {
+            let unit = datetime_unit(a, st.metadata)?;
+            plain_dtype(kind, &format!("8{unit}"), endian)?
+        }
+        'U' => plain_dtype(kind, &(itemsize / 4).to_string(), endian)?,
+        _ => plain_dtype(kind, &itemsize.to_string(), endian)?,
+    })
+}
+
+/// The void dtype of a state with a sub-array or fields (`none`: whether
+/// the sub-array, names and fields are `None`), with its nesting depth.
+fn void_from_state(
+    a: &mut Arena,
+    base: &DType,
+    st: &SetState,
+    none: (bool, bool, bool),
+) -> R<(DType, usize)> {
+    let (sub, n, f) = none;
+    if base.kind() != 'V' {
+        return Err(format!(
+            "only void dtypes have fields or a sub-array, not {}",
+            base.str()
+        ));
+    }
+    if n != f {
+        return Err("inconsistent fields and names in the dtype state".into());
+    }
+    if !sub && !n {
+        return Err("a dtype with both a sub-array and fields is not supported".into());
+    }
+    if usize::try_from(st.elsize) != Ok(base.itemsize()) {
+        return Err(size_mismatch(st, base, base.itemsize()));
+    }
+    let itemsize = base.itemsize();
+    if sub {
+        return structured(a, st.names, st.fields, itemsize, st.aligned);
+    }
+    let parts = tuple(a, st.subarray).unwrap_or_default();
+    let [b, shape] = parts[..] else {
+        return Err("the sub-array must be a (dtype, shape) tuple".into());
+    };
+    let (b, depth) = dtype_of(a, b, "a sub-array's base")?;
+    let shape = dims(a, shape, "a sub-array shape", true)?;
+    let d = DType::subarray(b, shape).map_err(message)?;
+    if d.itemsize() != itemsize {
+        return Err(format!(
+            "the sub-array needs {} bytes, the dtype has {itemsize}",
+            d.itemsize()
+        ));
+    }
+    Ok((d, depth + 1))
 }
 
 /// The `[unit]` of a datetime dtype from its state's metadata
