@@ -173,7 +173,7 @@ pub mod msgpack;
 mod opaque;
 mod options;
 pub mod pack;
-mod pickle;
+pub mod pickle;
 pub mod protocol;
 mod pytype;
 mod registry;

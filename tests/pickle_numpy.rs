@@ -1,18 +1,22 @@
 //! Comparison with real numpy (2.4, in the test venv): numpy pickles random
-//! dtypes and arrays, Rust reads them and writes them again byte for byte,
-//! and numpy reads Rust's pickles back. One Python process per test; the
-//! seed is printed and can be changed with `$DASK_SERDE_PICKLE_SEED`.
+//! dtypes and arrays, Rust reads them (`dask_serde::pickle::load_dtype`,
+//! `loads`) and writes them again byte for byte (`dump_dtype`, `dumps`,
+//! `dumps_with_oob`), and numpy reads Rust's pickles back. One Python
+//! process per test; the seed is printed and can be changed with
+//! `$DASK_SERDE_PICKLE_SEED`.
+
+mod common;
+mod pickle_harness;
 
 use std::time::Duration;
 
-use bytes::Bytes;
+use dask_serde::bytes::Bytes;
+use dask_serde::pickle::{dump_dtype, dumps, dumps_with_oob, load_dtype, loads, OobBuffer};
+use dask_serde::{DType, DTypeField, Error, Limits, NdArray, Value};
 use serde_json::Value as Json;
 
-use super::python_tests::{from_desc, hex, seed, unhex, Harness};
-use super::*;
-use crate::error::Error;
-use crate::value::dtype::{DType, DTypeField};
-use crate::value::ndarray::NdArray;
+use common::python::{from_hex, to_hex};
+use pickle_harness::{from_desc, seed, Harness};
 
 /// Random dtypes and arrays per test (besides the fixed cases).
 const RANDOM_CASES: usize = 300;
@@ -462,7 +466,7 @@ fn array_from_memory(j: &Json) -> NdArray {
             .iter()
             .map(|s| s.as_i64().unwrap() as isize)
             .collect();
-        let mem = Bytes::from(unhex(j["mem"].as_str().unwrap()));
+        let mem = Bytes::from(from_hex(j["mem"].as_str().unwrap()));
         NdArray::new(dtype, shape, strides, j["offset"].as_u64().unwrap() as usize, mem).unwrap()
     };
     a.with_writeable(j["writeable"].as_bool().unwrap())
@@ -489,7 +493,7 @@ fn check_loaded(got: &NdArray, want: &Json) -> std::result::Result<(), String> {
         if got.objects() != Some(items.as_slice()) {
             return Err(format!("items {:?} instead of {items:?}", got.objects()));
         }
-    } else if hex(&got.to_c_bytes()) != want["data"].as_str().unwrap() {
+    } else if to_hex(&got.to_c_bytes()) != want["data"].as_str().unwrap() {
         return Err("different elements".into());
     }
     Ok(())
@@ -518,7 +522,7 @@ fn dtypes_round_trip_with_numpy() {
             dtype_from_desc(&case["desc"])
         };
         for p in 0..6 {
-            let pickle = unhex(case["pickles"][p.to_string()].as_str().unwrap());
+            let pickle = from_hex(case["pickles"][p.to_string()].as_str().unwrap());
             match (load_dtype(&pickle, &limits), error) {
                 (Ok(d), false) if d == want => loads_ok += 1,
                 (Ok(d), false) => failures.push(format!(
@@ -539,7 +543,7 @@ fn dtypes_round_trip_with_numpy() {
         }
         let mut ours = serde_json::Map::new();
         for p in 2..=5u8 {
-            let theirs = unhex(case["pickles"][p.to_string()].as_str().unwrap());
+            let theirs = from_hex(case["pickles"][p.to_string()].as_str().unwrap());
             match dump_dtype(&want, p) {
                 Ok(b) => {
                     if b == theirs {
@@ -548,11 +552,11 @@ fn dtypes_round_trip_with_numpy() {
                         failures.push(format!(
                             "case {id} protocol {p}: dump_dtype differs from numpy for {:?}\n  rust:  {}\n  numpy: {}",
                             case["desc"],
-                            hex(&b[..b.len().min(600)]),
-                            hex(&theirs[..theirs.len().min(600)])
+                            to_hex(&b[..b.len().min(600)]),
+                            to_hex(&theirs[..theirs.len().min(600)])
                         ));
                     }
-                    ours.insert(p.to_string(), serde_json::json!({"pickle": hex(&b)}));
+                    ours.insert(p.to_string(), serde_json::json!({"pickle": to_hex(&b)}));
                     sent += 1;
                 }
                 Err(e) => failures.push(format!("case {id} protocol {p}: dump_dtype failed: {e}")),
@@ -618,13 +622,13 @@ fn arrays_round_trip_with_numpy() {
         let mut ours = serde_json::Map::new();
         for (vi, k) in variants.iter().enumerate() {
             let x = &case["pickles"][k];
-            let theirs = unhex(x["pickle"].as_str().unwrap());
+            let theirs = from_hex(x["pickle"].as_str().unwrap());
             let oob: Vec<OobBuffer> = x["buffers"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|b| OobBuffer {
-                    data: Bytes::from(unhex(b["data"].as_str().unwrap())),
+                    data: Bytes::from(from_hex(b["data"].as_str().unwrap())),
                     writeable: !b["readonly"].as_bool().unwrap(),
                 })
                 .collect();
@@ -710,17 +714,17 @@ fn arrays_round_trip_with_numpy() {
                 failures.push(format!(
                     "case {id} pickle {k}: Rust's pickle differs from numpy's (buffers equal: {same_buffers}) for {}\n  rust:  {}\n  numpy: {}",
                     case["memory"].to_string().chars().take(300).collect::<String>(),
-                    hex(&ours_pickle[..ours_pickle.len().min(500)]),
-                    hex(&theirs[..theirs.len().min(500)])
+                    to_hex(&ours_pickle[..ours_pickle.len().min(500)]),
+                    to_hex(&theirs[..theirs.len().min(500)])
                 ));
             }
             let buffers: Vec<Json> = ours_buffers
                 .iter()
-                .map(|b| serde_json::json!({"data": hex(&b.data), "writeable": b.writeable}))
+                .map(|b| serde_json::json!({"data": to_hex(&b.data), "writeable": b.writeable}))
                 .collect();
             ours.insert(
                 (*k).to_owned(),
-                serde_json::json!({"pickle": hex(&ours_pickle), "buffers": buffers}),
+                serde_json::json!({"pickle": to_hex(&ours_pickle), "buffers": buffers}),
             );
             sent += 1;
         }
