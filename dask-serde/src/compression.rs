@@ -44,8 +44,8 @@ use crate::header::{as_index, Header};
 use crate::limits::Limits;
 use crate::msgpack::MsgValue;
 use crate::options::{DeserializeOptions, SerializeOptions};
+use crate::pack;
 use crate::registry::Registry;
-use crate::transport::pack;
 use crate::value::Value;
 
 /// Frames smaller than this are never compressed (Dask's `min_size`).

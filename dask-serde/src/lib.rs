@@ -171,6 +171,7 @@ mod limits;
 pub mod message;
 pub mod msgpack;
 mod options;
+pub mod pack;
 mod pickle;
 mod pytype;
 mod raw;

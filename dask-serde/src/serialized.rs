@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::frame::Frame;
 use crate::header::Header;
 use crate::limits::Limits;
-use crate::transport::pack;
+use crate::pack;
 
 /// The result of serialization: a [`Header`] and its frames, exactly what
 /// Python's `serialize()` returns.

@@ -6,4 +6,4 @@ pub mod async_comm;
 pub mod codec;
 pub mod comm;
 pub mod framing;
-pub mod pack;
+pub use crate::pack;
