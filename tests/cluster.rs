@@ -3,6 +3,8 @@
 //! on Rust data, hostile peers.
 
 mod common;
+#[path = "../examples/dask_cluster/demo.rs"]
+mod demo;
 
 use common::cluster::Cluster;
 use dask_serde::transport::comm::{get, Comm, CommOptions, Rpc};
@@ -256,7 +258,7 @@ fn cluster_demo_runs_end_to_end() {
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let cluster = Cluster::start_with(1, &[("PYTHONPATH", &examples)]);
     let n = 1 << 20;
-    dask_serde_suite::cluster_demo::scatter_inputs(&cluster.scheduler, n).unwrap();
+    demo::scatter_inputs(&cluster.scheduler, n).unwrap();
     let script = std::fs::read_to_string(examples.join("dask_cluster_compute.py")).unwrap();
     let code = format!(
         "import sys, os\nsys.path.insert(0, {:?})\n{}\nmain(os.environ['ADDR'])\n",
@@ -265,12 +267,8 @@ fn cluster_demo_runs_end_to_end() {
     );
     let out = cluster.python(&code);
     assert!(out.contains("python: sum ="), "{out}");
-    let report = dask_serde_suite::cluster_demo::gather_results(
-        &cluster.scheduler,
-        n,
-        std::time::Duration::from_secs(60),
-    )
-    .unwrap();
+    let report = demo::gather_results(&cluster.scheduler, n, std::time::Duration::from_secs(60)).unwrap();
+    assert_eq!(report.sum, (0..n).map(|i| i as f64).sum::<f64>());
     assert_eq!(report.scaled.name, "chunk-0-scaled");
     assert_eq!(report.scaled.payload, Bytes::from_static(b"tsur"));
 }
