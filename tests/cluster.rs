@@ -272,3 +272,68 @@ fn cluster_demo_runs_end_to_end() {
     assert_eq!(report.scaled.name, "chunk-0-scaled");
     assert_eq!(report.scaled.payload, Bytes::from_static(b"tsur"));
 }
+
+/// The blocking comm's errors say what failed: a silent peer is a timeout,
+/// a handshake without Dask's keys a protocol error, a refused connection
+/// an I/O error that keeps its source, a foreign scheme an address error.
+#[test]
+fn blocking_comm_errors_say_what_failed() {
+    use dask_serde::Error;
+    use std::time::Duration;
+
+    let quick = CommOptions {
+        timeout: Some(Duration::from_millis(300)),
+        ..CommOptions::default()
+    };
+    // a silent peer: the read of its handshake times out
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = listener.local_addr().unwrap().to_string();
+    let hold = std::thread::spawn(move || {
+        let conn = listener.accept();
+        std::thread::sleep(Duration::from_secs(2));
+        drop(conn);
+    });
+    let err = Comm::connect(&silent, &quick).unwrap_err();
+    assert!(
+        matches!(err, Error::Timeout { ref what, after } if what == "read" && after == Duration::from_millis(300)),
+        "{err}"
+    );
+    hold.join().unwrap();
+
+    // a handshake without pickle-protocol
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let odd = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let hs = Value::Dict(vec![(Value::from("compression"), Value::None)]);
+            let opts = dask_serde::message::DumpsOptions::new();
+            let frames = dask_serde::message::dumps(&hs, &opts).unwrap();
+            dask_serde::transport::framing::write_message(&mut s, &frames).unwrap();
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let err = Comm::connect(&odd, &quick).unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol(ref m) if m.contains("pickle-protocol")),
+        "{err}"
+    );
+
+    // nobody listening: an I/O error with its source
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let err = Comm::connect(&closed, &quick).unwrap_err();
+    match &err {
+        Error::Io { what, source } => {
+            assert_eq!(what, &format!("connect to {closed}"));
+            assert_eq!(source.kind(), std::io::ErrorKind::ConnectionRefused);
+            assert!(std::error::Error::source(&err).is_some());
+        }
+        other => panic!("{other}"),
+    }
+
+    // not a tcp:// address
+    let err = Rpc::connect("inproc://x", &quick).unwrap_err();
+    assert!(matches!(err, Error::Address { .. }), "{err}");
+}

@@ -192,7 +192,7 @@ pub use builtins::ndarray::NdArray;
 pub use builtins::typed::{Array, Element};
 pub use compression::{deserialize_bytes, maybe_compress, serialize_bytes, Codec, CompressionOptions};
 pub use context::Context;
-pub use error::{Error, Result};
+pub use error::{Error, IoError, Result};
 pub use frame::Frame;
 pub use header::Header;
 pub use limits::Limits;

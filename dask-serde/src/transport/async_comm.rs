@@ -51,7 +51,7 @@ use super::comm::{
     close_request, handshake_frames, negotiate, parse_address, read_options, rpc_reply, rpc_request,
     write_options, CommOptions, Handshake,
 };
-use super::framing::{io_error, message_prefix};
+use super::framing::message_prefix;
 use crate::error::{Error, Result};
 use crate::registry::Registry;
 use crate::value::Value;
@@ -118,12 +118,13 @@ async fn timed<T>(
     op: impl Future<Output = std::io::Result<T>>,
 ) -> Result<T> {
     let r = match timeout {
-        Some(t) => tokio::time::timeout(t, op)
-            .await
-            .map_err(|_| Error::Io(format!("{what}: timed out after {t:?}")))?,
+        Some(t) => tokio::time::timeout(t, op).await.map_err(|_| Error::Timeout {
+            what: what.to_owned(),
+            after: t,
+        })?,
         None => op.await,
     };
-    r.map_err(|e| io_error(what, e))
+    r.map_err(|e| Error::io(what, e))
 }
 
 /// Writes one message with vectored writes straight from the frames.
@@ -210,7 +211,9 @@ impl AsyncComm {
     /// # }
     /// ```
     pub async fn from_stream(stream: TcpStream, opts: &CommOptions) -> Result<AsyncComm> {
-        stream.set_nodelay(true).map_err(|e| io_error("set_nodelay", e))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| Error::io("set_nodelay", e))?;
         let local = stream
             .local_addr()
             .map(|a| format!("tcp://{a}"))

@@ -44,7 +44,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use super::framing::{check_first, io_error, message_prefix, Head};
+use super::framing::{check_first, message_prefix, Head};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 
@@ -332,7 +332,7 @@ impl<B: AsRef<[u8]>> Encoder<&[B]> for DaskCodec {
 /// early becomes [`Error::CommClosed`], anything else [`Error::Io`].
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        io_error("io", e)
+        Error::io("io", e)
     }
 }
 
@@ -636,7 +636,7 @@ mod tests {
         let e: Error = std::io::Error::from(std::io::ErrorKind::ConnectionReset).into();
         assert!(matches!(e, Error::CommClosed(_)));
         let e: Error = std::io::Error::other("boom").into();
-        assert!(matches!(e, Error::Io(_)));
+        assert!(matches!(e, Error::Io { .. }));
     }
 
     fn message() -> impl Strategy<Value = Vec<Vec<u8>>> {

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::framing::{io_error, read_message, read_message_pooled, write_message, BufferPool};
+use super::framing::{read_message, read_message_pooled, write_message, BufferPool};
 use crate::context::Context;
 use crate::error::{Error, Result};
 use crate::limits::Limits;
@@ -98,9 +98,10 @@ pub struct Comm {
 pub fn parse_address(addr: &str) -> Result<String> {
     let a = addr.strip_prefix("tcp://").unwrap_or(addr);
     if a.contains("://") {
-        return Err(Error::Io(format!(
-            "unsupported address {addr:?} (only tcp:// is supported)"
-        )));
+        return Err(Error::Address {
+            address: addr.to_owned(),
+            message: "only tcp:// is supported".into(),
+        });
     }
     Ok(a.to_owned())
 }
@@ -136,7 +137,7 @@ pub(crate) fn handshake_frames(registry: &Registry, opts: &CommOptions) -> Resul
 pub(crate) fn negotiate(opts: &CommOptions, theirs: Value) -> Result<Handshake> {
     let (Some(compression), Some(protocol)) = (get(&theirs, "compression"), get(&theirs, "pickle-protocol"))
     else {
-        return Err(Error::Io(format!(
+        return Err(Error::Protocol(format!(
             "the peer's handshake lacks compression or pickle-protocol: {theirs:?} (Dask versions out of sync?)"
         )));
     };
@@ -210,14 +211,17 @@ impl Comm {
             Some(t) => {
                 let sock = a
                     .to_socket_addrs()
-                    .map_err(|e| io_error("resolve", e))?
+                    .map_err(|e| Error::io(format!("resolve {addr}"), e))?
                     .next()
-                    .ok_or_else(|| Error::Io(format!("{addr}: no address")))?;
+                    .ok_or_else(|| Error::Address {
+                        address: addr.to_owned(),
+                        message: "resolves to no socket address".into(),
+                    })?;
                 TcpStream::connect_timeout(&sock, t)
             }
             None => TcpStream::connect(&a),
         }
-        .map_err(|e| io_error(&format!("connect to {addr}"), e))?;
+        .map_err(|e| Error::io(format!("connect to {addr}"), e).timed_out_after(opts.timeout))?;
         Comm::from_stream(stream, opts)
     }
 
@@ -228,13 +232,15 @@ impl Comm {
     ///
     /// As [`Comm::connect`].
     pub fn from_stream(stream: TcpStream, opts: &CommOptions) -> Result<Comm> {
-        stream.set_nodelay(true).map_err(|e| io_error("set_nodelay", e))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| Error::io("set_nodelay", e))?;
         stream
             .set_read_timeout(opts.timeout)
-            .map_err(|e| io_error("set timeout", e))?;
+            .map_err(|e| Error::io("set timeout", e))?;
         stream
             .set_write_timeout(opts.timeout)
-            .map_err(|e| io_error("set timeout", e))?;
+            .map_err(|e| Error::io("set timeout", e))?;
         let local = stream
             .local_addr()
             .map(|a| format!("tcp://{a}"))
@@ -294,7 +300,7 @@ impl Comm {
     ///
     /// A closed connection.
     pub fn write_frames<B: AsRef<[u8]>>(&mut self, frames: &[B]) -> Result<usize> {
-        write_message(&mut self.stream, frames)
+        write_message(&mut self.stream, frames).map_err(|e| e.timed_out_after(self.opts.timeout))
     }
 
     /// Reads the frames of one message; `Ok(None)` when the peer closed the
@@ -308,6 +314,7 @@ impl Comm {
             Some(pool) => read_message_pooled(&mut self.stream, &self.opts.limits, pool),
             None => read_message(&mut self.stream, &self.opts.limits),
         }
+        .map_err(|e| e.timed_out_after(self.opts.timeout))
     }
 
     /// Reads large frames into buffers of `pool` from now on (see
@@ -494,7 +501,7 @@ impl Server {
     ///
     /// The address cannot be bound.
     pub fn bind(addr: &str, id: &str, opts: &CommOptions) -> Result<Server> {
-        let listener = TcpListener::bind(parse_address(addr)?).map_err(|e| io_error("bind", e))?;
+        let listener = TcpListener::bind(parse_address(addr)?).map_err(|e| Error::io("bind", e))?;
         let mut s = Server {
             listener,
             handlers: HashMap::new(),
@@ -574,7 +581,7 @@ fn serve_connection(
         // like distributed.core.Server: a non-map or a map without `op` ends the comm
         let Some(Value::Str(op)) = get(&msg, "op").cloned() else {
             comm.close();
-            return Err(Error::header("op", "a request must be a map with an \"op\""));
+            return Err(Error::Protocol("a request must be a map with an \"op\"".into()));
         };
         let reply = !matches!(get(&msg, "reply"), Some(Value::Bool(false)));
         if op == "close" {

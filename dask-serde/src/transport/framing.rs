@@ -42,7 +42,8 @@ pub fn message_prefix<B: AsRef<[u8]>>(frames: &[B]) -> Vec<u8> {
 ///
 /// # Errors
 ///
-/// [`Error::Io`] / [`Error::CommClosed`] from the socket.
+/// [`Error::Io`] (keeping the I/O error) or [`Error::CommClosed`] from
+/// the socket.
 pub fn write_message<W: Write, B: AsRef<[u8]>>(w: &mut W, frames: &[B]) -> Result<usize> {
     let prefix = message_prefix(frames);
     let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frames.len() + 1);
@@ -61,21 +62,11 @@ pub fn write_message<W: Write, B: AsRef<[u8]>>(w: &mut W, frames: &[B]) -> Resul
             Ok(0) => return Err(Error::CommClosed("the peer stopped reading".into())),
             Ok(n) => IoSlice::advance_slices(&mut bufs, n),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_error("write", e)),
+            Err(e) => return Err(Error::io("write", e)),
         }
     }
-    w.flush().map_err(|e| io_error("flush", e))?;
+    w.flush().map_err(|e| Error::io("flush", e))?;
     Ok(total)
-}
-
-pub(crate) fn io_error(what: &str, e: std::io::Error) -> Error {
-    use std::io::ErrorKind::*;
-    match e.kind() {
-        UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe => {
-            Error::CommClosed(format!("{what}: {e}"))
-        }
-        _ => Error::Io(format!("{what}: {e}")),
-    }
 }
 
 /// The first-read size `F` of a message, checked against the limits before
@@ -257,7 +248,7 @@ fn read_exact_into<R: Read>(r: &mut R, n: usize, what: &str) -> Result<Vec<u8>> 
         .by_ref()
         .take(n as u64)
         .read_to_end(&mut buf)
-        .map_err(|e| io_error(what, e))?;
+        .map_err(|e| Error::io(what, e))?;
     if got != n {
         return Err(Error::CommClosed(format!(
             "{what}: the peer closed after {got} of {n} bytes"
@@ -300,7 +291,7 @@ fn read_frame<R: Read>(r: &mut R, len: usize, pool: Option<&BufferPool>) -> Resu
                 .by_ref()
                 .take(len as u64)
                 .read_to_end(&mut buf)
-                .map_err(|e| io_error("read a frame", e))?;
+                .map_err(|e| Error::io("read a frame", e))?;
             if got != len {
                 pool.give(buf);
                 return Err(Error::CommClosed(format!(
@@ -339,7 +330,7 @@ fn read_message_with<R: Read>(
             }
             Ok(n) => got += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_error("read", e)),
+            Err(e) => return Err(Error::io("read", e)),
         }
     }
     let first = check_first(u64::from_le_bytes(f), limits)?;
