@@ -7,7 +7,10 @@ mod common;
 mod demo;
 
 use common::cluster::Cluster;
-use dask_serde::transport::comm::{get, Comm, CommOptions, Rpc};
+use dask_serde::transport::comm::Comm;
+use dask_serde::transport::options::CommOptions;
+use dask_serde::transport::proto::get;
+use dask_serde::transport::rpc::Rpc;
 use dask_serde::Value;
 
 #[test]
@@ -38,7 +41,7 @@ fn handshake_on_a_raw_comm() {
 use std::io::{Read, Write};
 
 use dask_serde::bytes::Bytes;
-use dask_serde::transport::comm::Server;
+use dask_serde::transport::server::Server;
 use dask_serde::{Array, DaskDeserialize, DaskSerialize, Limits, PyType};
 
 /// The Python side of the derived struct: created in a module on the

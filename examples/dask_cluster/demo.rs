@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use dask_serde::bytes::Bytes;
 use dask_serde::message::{Opaque, PayloadKind};
-use dask_serde::transport::comm::{get, CommOptions, Rpc};
+use dask_serde::transport::options::CommOptions;
+use dask_serde::transport::proto::get;
+use dask_serde::transport::rpc::Rpc;
 use dask_serde::{Array, DaskDeserialize, DaskSerialize, Limits, Value};
 
 /// What can make the demo fail: the library reported an error, or the
