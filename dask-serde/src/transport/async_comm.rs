@@ -13,8 +13,9 @@
 //!
 //! [`CommOptions::timeout`] bounds connecting and every single socket read
 //! or write (an idle timeout: a long message that keeps arriving is not cut
-//! off); an expired one is [`Error::Timeout`]. It uses tokio's timer, so the runtime needs its time driver
-//! (`#[tokio::main]` has it); with `timeout: None` no timer is used.
+//! off); an expired one is [`Error::Timeout`]. It uses tokio's timer, so
+//! the runtime needs its time driver (`#[tokio::main]` has it); with
+//! `timeout: None` no timer is used.
 //!
 //! Encoding and decoding (including compression of large payloads) run on
 //! the calling task; move very large messages to
@@ -50,7 +51,7 @@ use tokio_util::codec::{Decoder, Framed, FramedParts};
 
 use super::address::{parse_address, tcp_address};
 use super::codec::DaskCodec;
-use super::framing::message_prefix;
+use super::framing::{io_slices, message_prefix};
 use super::options::CommOptions;
 use super::proto::{peer_closed, Connection, Handshake, Handshaking};
 use crate::error::{Error, Result};
@@ -164,15 +165,7 @@ async fn write_message<B: AsRef<[u8]>>(
     timeout: Option<Duration>,
 ) -> Result<usize> {
     let prefix = message_prefix(frames);
-    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frames.len() + 1);
-    slices.push(IoSlice::new(&prefix));
-    slices.extend(
-        frames
-            .iter()
-            .map(|f| f.as_ref())
-            .filter(|f| !f.is_empty())
-            .map(IoSlice::new),
-    );
+    let mut slices = io_slices(&prefix, frames);
     let total: usize = slices.iter().map(|s| s.len()).sum();
     let mut bufs: &mut [IoSlice<'_>] = &mut slices;
     while !bufs.is_empty() {

@@ -37,6 +37,21 @@ pub fn message_prefix<B: AsRef<[u8]>>(frames: &[B]) -> Vec<u8> {
     out
 }
 
+/// The buffers of one message for a vectored write: the prefix, then every
+/// non-empty frame (shared by the blocking and the async writer).
+pub(crate) fn io_slices<'a, B: AsRef<[u8]>>(prefix: &'a [u8], frames: &'a [B]) -> Vec<IoSlice<'a>> {
+    let mut slices = Vec::with_capacity(frames.len() + 1);
+    slices.push(IoSlice::new(prefix));
+    slices.extend(
+        frames
+            .iter()
+            .map(|f| f.as_ref())
+            .filter(|f| !f.is_empty())
+            .map(IoSlice::new),
+    );
+    slices
+}
+
 /// Writes one message (prefix and frames) with vectored writes: frames are
 /// written straight from their buffers, never copied into one.
 ///
@@ -46,15 +61,7 @@ pub fn message_prefix<B: AsRef<[u8]>>(frames: &[B]) -> Vec<u8> {
 /// the socket.
 pub fn write_message<W: Write, B: AsRef<[u8]>>(w: &mut W, frames: &[B]) -> Result<usize> {
     let prefix = message_prefix(frames);
-    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frames.len() + 1);
-    slices.push(IoSlice::new(&prefix));
-    slices.extend(
-        frames
-            .iter()
-            .map(|f| f.as_ref())
-            .filter(|f| !f.is_empty())
-            .map(IoSlice::new),
-    );
+    let mut slices = io_slices(&prefix, frames);
     let total: usize = slices.iter().map(|s| s.len()).sum();
     let mut bufs: &mut [IoSlice<'_>] = &mut slices;
     while !bufs.is_empty() {
