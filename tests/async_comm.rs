@@ -11,10 +11,14 @@ use std::time::Duration;
 use common::cluster::Cluster;
 use dask_serde::bytes::Bytes;
 use dask_serde::message::{dumps, loads};
-use dask_serde::transport::async_comm::{AsyncComm, AsyncRpc};
+use dask_serde::transport::async_comm::AsyncComm;
+use dask_serde::transport::async_rpc::AsyncRpc;
 use dask_serde::transport::codec::DaskCodec;
-use dask_serde::transport::comm::{get, Comm, CommOptions, Server};
+use dask_serde::transport::comm::Comm;
 use dask_serde::transport::framing::message_prefix;
+use dask_serde::transport::options::CommOptions;
+use dask_serde::transport::proto::get;
+use dask_serde::transport::server::Server;
 use dask_serde::{Array, Context, Error, Limits, Value};
 use dask_serde::{DeserializeOptions, SerializeOptions};
 use futures_util::{SinkExt, StreamExt};
@@ -459,7 +463,7 @@ async fn hostile_peers_get_errors_not_panics() {
         .await;
         let err = AsyncComm::connect(&addr, &quick()).await.unwrap_err();
         assert!(
-            matches!(err, Error::Io(ref m) if m.contains("pickle-protocol")),
+            matches!(err, Error::Protocol(ref m) if m.contains("pickle-protocol")),
             "{err}"
         );
 
@@ -514,7 +518,7 @@ async fn hostile_peers_get_errors_not_panics() {
         };
         let err = AsyncComm::connect(&addr, &opts).await.unwrap_err();
         assert!(
-            matches!(err, Error::Io(ref m) if m.contains("timed out")),
+            matches!(err, Error::Timeout { ref what, after } if what == "read" && after == Duration::from_millis(300)),
             "{err}"
         );
 
@@ -577,7 +581,7 @@ async fn reads_are_cancel_safe() {
         let mut comm = AsyncComm::connect(&addr, &opts).await.unwrap();
         let err = comm.read().await.unwrap_err();
         assert!(
-            matches!(err, Error::Io(ref m) if m.contains("timed out")),
+            matches!(err, Error::Timeout { ref what, .. } if what == "read"),
             "{err}"
         );
         tx.send(()).unwrap();

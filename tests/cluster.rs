@@ -3,9 +3,14 @@
 //! on Rust data, hostile peers.
 
 mod common;
+#[path = "../examples/dask_cluster/demo.rs"]
+mod demo;
 
 use common::cluster::Cluster;
-use dask_serde::transport::comm::{get, Comm, CommOptions, Rpc};
+use dask_serde::transport::comm::Comm;
+use dask_serde::transport::options::CommOptions;
+use dask_serde::transport::proto::get;
+use dask_serde::transport::rpc::Rpc;
 use dask_serde::Value;
 
 #[test]
@@ -36,7 +41,7 @@ fn handshake_on_a_raw_comm() {
 use std::io::{Read, Write};
 
 use dask_serde::bytes::Bytes;
-use dask_serde::transport::comm::Server;
+use dask_serde::transport::server::Server;
 use dask_serde::{Array, DaskDeserialize, DaskSerialize, Limits, PyType};
 
 /// The Python side of the derived struct: created in a module on the
@@ -256,7 +261,7 @@ fn cluster_demo_runs_end_to_end() {
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
     let cluster = Cluster::start_with(1, &[("PYTHONPATH", &examples)]);
     let n = 1 << 20;
-    dask_serde_suite::cluster_demo::scatter_inputs(&cluster.scheduler, n).unwrap();
+    demo::scatter_inputs(&cluster.scheduler, n).unwrap();
     let script = std::fs::read_to_string(examples.join("dask_cluster_compute.py")).unwrap();
     let code = format!(
         "import sys, os\nsys.path.insert(0, {:?})\n{}\nmain(os.environ['ADDR'])\n",
@@ -265,12 +270,73 @@ fn cluster_demo_runs_end_to_end() {
     );
     let out = cluster.python(&code);
     assert!(out.contains("python: sum ="), "{out}");
-    let report = dask_serde_suite::cluster_demo::gather_results(
-        &cluster.scheduler,
-        n,
-        std::time::Duration::from_secs(60),
-    )
-    .unwrap();
+    let report = demo::gather_results(&cluster.scheduler, n, std::time::Duration::from_secs(60)).unwrap();
+    assert_eq!(report.sum, (0..n).map(|i| i as f64).sum::<f64>());
     assert_eq!(report.scaled.name, "chunk-0-scaled");
     assert_eq!(report.scaled.payload, Bytes::from_static(b"tsur"));
+}
+
+/// The blocking comm's errors say what failed: a silent peer is a timeout,
+/// a handshake without Dask's keys a protocol error, a refused connection
+/// an I/O error that keeps its source, a foreign scheme an address error.
+#[test]
+fn blocking_comm_errors_say_what_failed() {
+    use dask_serde::Error;
+    use std::time::Duration;
+
+    let quick = CommOptions {
+        timeout: Some(Duration::from_millis(300)),
+        ..CommOptions::default()
+    };
+    // a silent peer: the read of its handshake times out
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent = listener.local_addr().unwrap().to_string();
+    let hold = std::thread::spawn(move || {
+        let conn = listener.accept();
+        std::thread::sleep(Duration::from_secs(2));
+        drop(conn);
+    });
+    let err = Comm::connect(&silent, &quick).unwrap_err();
+    assert!(
+        matches!(err, Error::Timeout { ref what, after } if what == "read" && after == Duration::from_millis(300)),
+        "{err}"
+    );
+    hold.join().unwrap();
+
+    // a handshake without pickle-protocol
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let odd = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        if let Ok((mut s, _)) = listener.accept() {
+            let hs = Value::Dict(vec![(Value::from("compression"), Value::None)]);
+            let opts = dask_serde::SerializeOptions::new();
+            let frames = dask_serde::message::dumps(&hs, &opts).unwrap();
+            dask_serde::transport::framing::write_message(&mut s, &frames).unwrap();
+            std::thread::sleep(Duration::from_secs(1));
+        }
+    });
+    let err = Comm::connect(&odd, &quick).unwrap_err();
+    assert!(
+        matches!(err, Error::Protocol(ref m) if m.contains("pickle-protocol")),
+        "{err}"
+    );
+
+    // nobody listening: an I/O error with its source
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().to_string()
+    };
+    let err = Comm::connect(&closed, &quick).unwrap_err();
+    match &err {
+        Error::Io { what, source } => {
+            assert_eq!(what, &format!("connect to {closed}"));
+            assert_eq!(source.kind(), std::io::ErrorKind::ConnectionRefused);
+            assert!(std::error::Error::source(&err).is_some());
+        }
+        other => panic!("{other}"),
+    }
+
+    // not a tcp:// address
+    let err = Rpc::connect("inproc://x", &quick).unwrap_err();
+    assert!(matches!(err, Error::Address { .. }), "{err}");
 }

@@ -165,12 +165,50 @@ pub enum Error {
         expected: String,
     },
 
-    /// An I/O error on a comm (socket), with what was being done.
-    #[error("comm: {0}")]
-    Io(String),
+    /// An I/O operation on a comm (socket) failed: what was being done, and
+    /// the operating system's error (kept as the [`source`]).
+    ///
+    /// A peer that closed or reset the connection is
+    /// [`CommClosed`](Error::CommClosed) instead, and an operation that ran
+    /// out of time is [`Timeout`](Error::Timeout).
+    ///
+    /// [`source`]: std::error::Error::source
+    #[error("comm: {what}: {source}")]
+    Io {
+        /// What was being done (`"connect to tcp://..."`, `"read"`, ...).
+        what: String,
+        /// The I/O error.
+        #[source]
+        source: IoError,
+    },
+
+    /// The peer broke Dask's protocol: a handshake without the keys every
+    /// Dask version sends, a request that is not a map with an `op`, a
+    /// message where another was due.
+    #[error("protocol: {0}")]
+    Protocol(String),
+
+    /// An operation on a comm did not finish within the comm's timeout.
+    #[error("comm: {what} timed out after {after:?}")]
+    Timeout {
+        /// What was being done (`"connect to tcp://..."`, `"read"`, ...).
+        what: String,
+        /// The timeout that expired.
+        after: std::time::Duration,
+    },
+
+    /// An address a comm cannot use (a scheme other than `tcp://`, a host
+    /// name that resolves to nothing).
+    #[error("invalid address {address:?}: {message}")]
+    Address {
+        /// The address as given.
+        address: String,
+        /// What is wrong with it.
+        message: String,
+    },
 
     /// The peer closed the connection (cleanly between messages, or in the
-    /// middle of one).
+    /// middle of one), or reset it.
     #[error("comm closed: {0}")]
     CommClosed(String),
 
@@ -222,6 +260,46 @@ impl Error {
         }
     }
 
+    /// The error of a failed I/O operation on a comm: a peer that closed,
+    /// reset or stopped reading ([`UnexpectedEof`], [`ConnectionReset`],
+    /// [`ConnectionAborted`], [`BrokenPipe`]) is [`Error::CommClosed`],
+    /// anything else [`Error::Io`] keeping `e` as its source.
+    ///
+    /// [`UnexpectedEof`]: std::io::ErrorKind::UnexpectedEof
+    /// [`ConnectionReset`]: std::io::ErrorKind::ConnectionReset
+    /// [`ConnectionAborted`]: std::io::ErrorKind::ConnectionAborted
+    /// [`BrokenPipe`]: std::io::ErrorKind::BrokenPipe
+    pub(crate) fn io(what: impl Into<String>, e: std::io::Error) -> Self {
+        use std::io::ErrorKind::*;
+        let what = what.into();
+        match e.kind() {
+            UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe => {
+                Error::CommClosed(format!("{what}: {e}"))
+            }
+            _ => Error::Io {
+                what,
+                source: IoError::from(e),
+            },
+        }
+    }
+
+    /// [`Error::Io`] turned into [`Error::Timeout`] when its source says the
+    /// operation timed out ([`WouldBlock`] or [`TimedOut`], what a blocking
+    /// socket with a timeout reports) and `timeout` is set; any other error
+    /// unchanged.
+    ///
+    /// [`WouldBlock`]: std::io::ErrorKind::WouldBlock
+    /// [`TimedOut`]: std::io::ErrorKind::TimedOut
+    pub(crate) fn timed_out_after(self, timeout: Option<std::time::Duration>) -> Self {
+        use std::io::ErrorKind::{TimedOut, WouldBlock};
+        match (self, timeout) {
+            (Error::Io { what, source }, Some(after)) if matches!(source.kind(), WouldBlock | TimedOut) => {
+                Error::Timeout { what, after }
+            }
+            (e, _) => e,
+        }
+    }
+
     pub(crate) fn frames(message: impl Into<String>) -> Self {
         Error::Frames(message.into())
     }
@@ -231,6 +309,59 @@ impl Error {
             expected: expected.into(),
             found: found.into(),
         }
+    }
+}
+
+/// The source of [`Error::Io`]: a [`std::io::Error`] shared behind an
+/// [`Arc`](std::sync::Arc), so that [`Error`] stays `Clone`. Two are equal
+/// when their [kinds](std::io::Error::kind) and messages are.
+///
+/// # Examples
+///
+/// ```
+/// use dask_serde::IoError;
+///
+/// let e = IoError::from(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+/// assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused);
+/// assert_eq!(e.clone(), e);
+/// ```
+#[derive(Clone, Debug)]
+pub struct IoError(std::sync::Arc<std::io::Error>);
+
+impl IoError {
+    /// The error's kind.
+    pub fn kind(&self) -> std::io::ErrorKind {
+        self.0.kind()
+    }
+
+    /// The [`std::io::Error`] itself.
+    pub fn get_ref(&self) -> &std::io::Error {
+        &self.0
+    }
+}
+
+impl From<std::io::Error> for IoError {
+    fn from(e: std::io::Error) -> Self {
+        IoError(std::sync::Arc::new(e))
+    }
+}
+
+impl PartialEq for IoError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind() && self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl std::fmt::Display for IoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// Transparent: the source of the wrapped error.
+impl std::error::Error for IoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.0.source()
     }
 }
 
@@ -306,6 +437,54 @@ mod tests {
             e.to_string(),
             "Data serialized with None but only able to deserialize data with []"
         );
+    }
+
+    #[test]
+    fn io_errors_keep_their_source_and_say_what_failed() {
+        use std::error::Error as _;
+        use std::io::ErrorKind;
+        let e = Error::io(
+            "connect to tcp://x:1",
+            std::io::Error::from(ErrorKind::ConnectionRefused),
+        );
+        let Error::Io { what, source } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(what, "connect to tcp://x:1");
+        assert_eq!(source.kind(), ErrorKind::ConnectionRefused);
+        assert!(e.to_string().starts_with("comm: connect to tcp://x:1: "), "{e}");
+        let inner = e.source().expect("a source");
+        assert_eq!(inner.to_string(), source.to_string());
+        assert_eq!(e.clone(), e);
+        assert_ne!(
+            e,
+            Error::io("read", std::io::Error::from(ErrorKind::ConnectionRefused))
+        );
+        // a closed connection is CommClosed
+        for kind in [
+            ErrorKind::UnexpectedEof,
+            ErrorKind::ConnectionReset,
+            ErrorKind::ConnectionAborted,
+            ErrorKind::BrokenPipe,
+        ] {
+            let e = Error::io("read", std::io::Error::from(kind));
+            assert!(matches!(e, Error::CommClosed(_)), "{e}");
+        }
+        // timeouts of blocking sockets
+        let t = std::time::Duration::from_secs(2);
+        let e = Error::io("read", std::io::Error::from(ErrorKind::WouldBlock)).timed_out_after(Some(t));
+        assert_eq!(
+            e,
+            Error::Timeout {
+                what: "read".into(),
+                after: t
+            }
+        );
+        assert_eq!(e.to_string(), "comm: read timed out after 2s");
+        let e = Error::io("read", std::io::Error::from(ErrorKind::WouldBlock)).timed_out_after(None);
+        assert!(matches!(e, Error::Io { .. }));
+        let e = Error::io("read", std::io::Error::other("x")).timed_out_after(Some(t));
+        assert!(matches!(e, Error::Io { .. }));
     }
 
     #[test]

@@ -193,7 +193,7 @@ pub use builtins::keys::MsgpackKey;
 pub use builtins::typed::{Array, Element};
 pub use compression::{maybe_compress, Codec, CompressionOptions};
 pub use context::Context;
-pub use error::{Error, Result};
+pub use error::{Error, IoError, Result};
 pub use frame::Frame;
 pub use header::Header;
 pub use limits::Limits;

@@ -1,4 +1,9 @@
-//! `pack_frames` / `unpack_frames` (spec §11.1).
+//! `pack_frames` / `unpack_frames` (spec §11.1), and the checks of the
+//! frames prelude (a u64 frame count, then one u64 length per frame) that
+//! every reader of that prelude applies: this module for `.frames` blobs,
+//! [`transport::framing`](crate::transport::framing) and
+//! `transport::codec` for TCP messages (whose prelude is this one, preceded
+//! by the first-read size).
 
 use bytes::Bytes;
 
@@ -11,7 +16,7 @@ use crate::limits::Limits;
 /// # Examples
 ///
 /// ```
-/// use dask_serde::transport::pack::{pack_frames, unpack_frames};
+/// use dask_serde::pack::{pack_frames, unpack_frames};
 /// use dask_serde::Limits;
 ///
 /// let blob = bytes::Bytes::from(pack_frames(&[b"ab".as_slice(), b"c"]));
@@ -54,13 +59,68 @@ pub fn unpack_frames(blob: &Bytes, limits: &Limits) -> Result<Vec<Bytes>> {
             blob.len()
         )));
     }
-    let n = n as usize;
-    limits.check_frames(n)?;
-    let data_start = 8 + 8 * n;
-    let mut lens = Vec::with_capacity(n);
+    let data_start = prelude_len(n, limits)?;
+    let lens = frame_lengths(&blob[8..data_start], limits)?;
+    let total: u64 = lens.iter().map(|&l| l as u64).sum();
+    let rest = (blob.len() - data_start) as u64;
+    if total != rest {
+        return Err(Error::frames(format!(
+            "frame lengths add up to {total} bytes but {rest} bytes follow the prelude"
+        )));
+    }
+    let mut frames = Vec::with_capacity(lens.len());
+    let mut pos = data_start;
+    for len in lens {
+        frames.push(blob.slice(pos..pos + len));
+        pos += len;
+    }
+    Ok(frames)
+}
+
+/// Checks the frame count of a prelude against [`Limits::max_frames`] and
+/// returns the size of the prelude it announces (`8 + 8 * count`: the count
+/// and the lengths), before anything is allocated for it.
+///
+/// # Errors
+///
+/// [`Error::Limit`] (`"frame count"`) above the limit, [`Error::Frames`]
+/// when the prelude size does not fit in `usize` (possible only with
+/// unbounded limits).
+pub(crate) fn prelude_len(count: u64, limits: &Limits) -> Result<usize> {
+    if count > limits.max_frames as u64 {
+        return Err(Error::Limit {
+            what: "frame count",
+            limit: limits.max_frames as u64,
+            got: count,
+        });
+    }
+    usize::try_from(count)
+        .ok()
+        .and_then(|n| n.checked_mul(8))
+        .and_then(|b| b.checked_add(8))
+        .ok_or_else(|| Error::frames("frame count overflows"))
+}
+
+/// Reads the frame lengths of a prelude (`lengths` holds the u64 LE lengths
+/// that follow the count, 8 bytes each) and checks each against
+/// [`Limits::max_frame_bytes`] and their sum against
+/// [`Limits::max_total_bytes`].
+///
+/// # Errors
+///
+/// [`Error::Limit`] (`"frame size"`, `"total frame bytes"`),
+/// [`Error::Frames`] when the lengths overflow or `lengths` is not a whole
+/// number of u64s.
+pub(crate) fn frame_lengths(lengths: &[u8], limits: &Limits) -> Result<Vec<usize>> {
+    if lengths.len() % 8 != 0 {
+        return Err(Error::frames("short prelude"));
+    }
+    let mut lens = Vec::with_capacity(lengths.len() / 8);
     let mut total: u64 = 0;
-    for i in 0..n {
-        let len = read_u64(blob, 8 + 8 * i).unwrap_or(u64::MAX);
+    for chunk in lengths.chunks_exact(8) {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(chunk);
+        let len = u64::from_le_bytes(a);
         if len > limits.max_frame_bytes {
             return Err(Error::Limit {
                 what: "frame size",
@@ -71,7 +131,8 @@ pub fn unpack_frames(blob: &Bytes, limits: &Limits) -> Result<Vec<Bytes>> {
         total = total
             .checked_add(len)
             .ok_or_else(|| Error::frames("frame lengths overflow"))?;
-        lens.push(len as usize);
+        let len = usize::try_from(len).map_err(|_| Error::frames("frame length overflows"))?;
+        lens.push(len);
     }
     if total > limits.max_total_bytes {
         return Err(Error::Limit {
@@ -80,19 +141,7 @@ pub fn unpack_frames(blob: &Bytes, limits: &Limits) -> Result<Vec<Bytes>> {
             got: total,
         });
     }
-    let rest = (blob.len() - data_start) as u64;
-    if total != rest {
-        return Err(Error::frames(format!(
-            "frame lengths add up to {total} bytes but {rest} bytes follow the prelude"
-        )));
-    }
-    let mut frames = Vec::with_capacity(n);
-    let mut pos = data_start;
-    for len in lens {
-        frames.push(blob.slice(pos..pos + len));
-        pos += len;
-    }
-    Ok(frames)
+    Ok(lens)
 }
 
 fn read_u64(b: &[u8], at: usize) -> Option<u64> {
@@ -123,6 +172,49 @@ mod tests {
         let mut overflow = pack_frames(&[b"a".as_slice(), b"b"]);
         overflow[8..16].copy_from_slice(&u64::MAX.to_le_bytes());
         assert!(unpack_frames(&Bytes::from(overflow), &l).is_err());
+    }
+
+    #[test]
+    fn prelude_checks() {
+        let l = Limits {
+            max_frames: 3,
+            max_frame_bytes: 10,
+            max_total_bytes: 15,
+            ..Limits::default()
+        };
+        assert_eq!(prelude_len(3, &l).unwrap(), 32);
+        assert!(matches!(
+            prelude_len(4, &l),
+            Err(Error::Limit {
+                what: "frame count",
+                ..
+            })
+        ));
+        assert!(matches!(
+            prelude_len(u64::MAX, &Limits::unbounded()),
+            Err(Error::Frames(_))
+        ));
+        let u = |xs: &[u64]| xs.iter().flat_map(|x| x.to_le_bytes()).collect::<Vec<u8>>();
+        assert_eq!(frame_lengths(&u(&[10, 5]), &l).unwrap(), vec![10, 5]);
+        assert!(matches!(
+            frame_lengths(&u(&[11]), &l),
+            Err(Error::Limit {
+                what: "frame size",
+                ..
+            })
+        ));
+        assert!(matches!(
+            frame_lengths(&u(&[10, 6]), &l),
+            Err(Error::Limit {
+                what: "total frame bytes",
+                ..
+            })
+        ));
+        assert!(matches!(
+            frame_lengths(&u(&[u64::MAX, 1]), &Limits::unbounded()),
+            Err(Error::Frames(_))
+        ));
+        assert!(frame_lengths(&[0; 7], &l).is_err());
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use dask_serde::transport::comm::{get, CommOptions, Rpc};
+use dask_serde::transport::options::CommOptions;
+use dask_serde::transport::proto::get;
+use dask_serde::transport::rpc::Rpc;
 use dask_serde::Value;
 
 pub struct Cluster {

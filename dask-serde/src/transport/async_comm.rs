@@ -1,18 +1,21 @@
 //! An async TCP comm on tokio (feature `tokio`): the same protocol and API
-//! as the blocking [`Comm`](super::comm::Comm) and [`Rpc`](super::comm::Rpc)
+//! as the blocking [`Comm`](super::comm::Comm) and [`Rpc`](super::rpc::Rpc)
 //! (framing, handshake, messages, RPC), for use inside a tokio runtime.
 //!
+//! [`AsyncComm`] and [`AsyncRpc`] are drivers of the same sans-IO core as
+//! the blocking ones ([`proto`](super::proto): [`Handshaking`],
+//! [`Connection`], [`Call`](super::proto::Call)); they only move frames.
 //! Reading goes through [`DaskCodec`]: every size is checked against
 //! [`CommOptions::limits`] before buffer space is reserved and frames are
 //! slices of the read buffer (a large frame is read in place, never
 //! copied). Writing is vectored straight from the frames' buffers, as the
-//! blocking comm does. Handshake negotiation, the write context and the
-//! RPC request/reply rules are shared with the blocking comm.
+//! blocking comm does.
 //!
 //! [`CommOptions::timeout`] bounds connecting and every single socket read
 //! or write (an idle timeout: a long message that keeps arriving is not cut
-//! off). It uses tokio's timer, so the runtime needs its time driver
-//! (`#[tokio::main]` has it); with `timeout: None` no timer is used.
+//! off); an expired one is [`Error::Timeout`]. It uses tokio's timer, so
+//! the runtime needs its time driver (`#[tokio::main]` has it); with
+//! `timeout: None` no timer is used.
 //!
 //! Encoding and decoding (including compression of large payloads) run on
 //! the calling task; move very large messages to
@@ -21,8 +24,9 @@
 //! # Examples
 //!
 //! ```no_run
-//! use dask_serde::transport::async_comm::AsyncRpc;
-//! use dask_serde::transport::comm::{get, CommOptions};
+//! use dask_serde::transport::async_rpc::AsyncRpc;
+//! use dask_serde::transport::options::CommOptions;
+//! use dask_serde::transport::proto::get;
 //! use dask_serde::Value;
 //!
 //! # async fn run() -> dask_serde::Result<()> {
@@ -38,7 +42,6 @@
 
 use std::future::Future;
 use std::io::IoSlice;
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -46,15 +49,18 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_util::codec::{Decoder, Framed, FramedParts};
 
+use super::address::{parse_address, tcp_address};
 use super::codec::DaskCodec;
-use super::comm::{
-    close_request, handshake_frames, negotiate, parse_address, read_options, rpc_reply, rpc_request,
-    write_options, CommOptions, Handshake,
-};
-use super::framing::{io_error, message_prefix};
+use super::framing::{io_slices, message_prefix};
+use super::options::CommOptions;
+use super::proto::{peer_closed, Connection, Handshake, Handshaking};
 use crate::error::{Error, Result};
-use crate::registry::Registry;
 use crate::value::Value;
+
+/// Re-exported under its former path (it is defined in
+/// [`async_rpc`](super::async_rpc)).
+#[doc(no_inline)]
+pub use super::async_rpc::AsyncRpc;
 
 /// Read-buffer growth when the codec has not asked for anything specific.
 const READ_CHUNK: usize = 8 * 1024;
@@ -74,7 +80,7 @@ const READ_CHUNK: usize = 8 * 1024;
 ///
 /// ```no_run
 /// use dask_serde::transport::async_comm::AsyncComm;
-/// use dask_serde::transport::comm::CommOptions;
+/// use dask_serde::transport::options::CommOptions;
 /// use dask_serde::Value;
 ///
 /// # async fn run() -> dask_serde::Result<()> {
@@ -91,22 +97,47 @@ const READ_CHUNK: usize = 8 * 1024;
 /// ```
 pub struct AsyncComm {
     stream: TcpStream,
-    read_buf: BytesMut,
+    reader: Reader,
+    conn: Connection,
+}
+
+/// The read side of an [`AsyncComm`]: the codec, its buffer and the idle
+/// timeout (also used before the handshake made a [`Connection`]).
+struct Reader {
+    buf: BytesMut,
     codec: DaskCodec,
-    opts: CommOptions,
-    handshake: Handshake,
-    local: String,
-    peer: String,
-    registry: Arc<Registry>,
+    timeout: Option<Duration>,
+}
+
+impl Reader {
+    /// Reads the frames of one message; `Ok(None)` when the peer closed
+    /// the connection between messages. Cancel-safe: what was read stays
+    /// in the buffer and the codec.
+    async fn read_frames(&mut self, stream: &mut TcpStream) -> Result<Option<Vec<Bytes>>> {
+        loop {
+            if let Some(frames) = self.codec.decode(&mut self.buf)? {
+                return Ok(Some(frames));
+            }
+            // the codec reserved room for what it waits for; this only
+            // guards against a read into a full buffer (which reads 0)
+            if self.buf.len() == self.buf.capacity() {
+                self.buf.reserve(READ_CHUNK);
+            }
+            let n = timed(self.timeout, "read", stream.read_buf(&mut self.buf)).await?;
+            if n == 0 {
+                return self.codec.decode_eof(&mut self.buf);
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for AsyncComm {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AsyncComm")
-            .field("local", &self.local)
-            .field("peer", &self.peer)
-            .field("handshake", &self.handshake)
-            .field("buffered", &self.read_buf.len())
+            .field("local", &self.conn.local_address())
+            .field("peer", &self.conn.peer_address())
+            .field("handshake", self.conn.handshake())
+            .field("buffered", &self.reader.buf.len())
             .finish_non_exhaustive()
     }
 }
@@ -118,12 +149,13 @@ async fn timed<T>(
     op: impl Future<Output = std::io::Result<T>>,
 ) -> Result<T> {
     let r = match timeout {
-        Some(t) => tokio::time::timeout(t, op)
-            .await
-            .map_err(|_| Error::Io(format!("{what}: timed out after {t:?}")))?,
+        Some(t) => tokio::time::timeout(t, op).await.map_err(|_| Error::Timeout {
+            what: what.to_owned(),
+            after: t,
+        })?,
         None => op.await,
     };
-    r.map_err(|e| io_error(what, e))
+    r.map_err(|e| Error::io(what, e))
 }
 
 /// Writes one message with vectored writes straight from the frames.
@@ -133,15 +165,7 @@ async fn write_message<B: AsRef<[u8]>>(
     timeout: Option<Duration>,
 ) -> Result<usize> {
     let prefix = message_prefix(frames);
-    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frames.len() + 1);
-    slices.push(IoSlice::new(&prefix));
-    slices.extend(
-        frames
-            .iter()
-            .map(|f| f.as_ref())
-            .filter(|f| !f.is_empty())
-            .map(IoSlice::new),
-    );
+    let mut slices = io_slices(&prefix, frames);
     let total: usize = slices.iter().map(|s| s.len()).sum();
     let mut bufs: &mut [IoSlice<'_>] = &mut slices;
     while !bufs.is_empty() {
@@ -167,7 +191,7 @@ impl AsyncComm {
     ///
     /// ```no_run
     /// use dask_serde::transport::async_comm::AsyncComm;
-    /// use dask_serde::transport::comm::CommOptions;
+    /// use dask_serde::transport::options::CommOptions;
     ///
     /// # async fn run() -> dask_serde::Result<()> {
     /// let opts = CommOptions { compression: Some("lz4".into()), ..CommOptions::default() };
@@ -198,7 +222,7 @@ impl AsyncComm {
     ///
     /// ```no_run
     /// use dask_serde::transport::async_comm::AsyncComm;
-    /// use dask_serde::transport::comm::CommOptions;
+    /// use dask_serde::transport::options::CommOptions;
     ///
     /// # async fn run() -> dask_serde::Result<()> {
     /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -209,35 +233,24 @@ impl AsyncComm {
     /// # Ok(())
     /// # }
     /// ```
-    pub async fn from_stream(stream: TcpStream, opts: &CommOptions) -> Result<AsyncComm> {
-        stream.set_nodelay(true).map_err(|e| io_error("set_nodelay", e))?;
-        let local = stream
-            .local_addr()
-            .map(|a| format!("tcp://{a}"))
-            .unwrap_or_default();
-        let peer = stream
-            .peer_addr()
-            .map(|a| format!("tcp://{a}"))
-            .unwrap_or_default();
-        let mut comm = AsyncComm {
-            stream,
-            read_buf: BytesMut::new(),
+    pub async fn from_stream(mut stream: TcpStream, opts: &CommOptions) -> Result<AsyncComm> {
+        stream
+            .set_nodelay(true)
+            .map_err(|e| Error::io("set_nodelay", e))?;
+        let local = tcp_address(stream.local_addr());
+        let peer = tcp_address(stream.peer_addr());
+        let mut reader = Reader {
+            buf: BytesMut::new(),
             codec: DaskCodec::new(opts.limits),
-            opts: opts.clone(),
-            handshake: Handshake {
-                peer: Value::None,
-                compression: None,
-                pickle_protocol: opts.pickle_protocol,
-            },
-            local,
-            peer,
-            registry: Registry::global(),
+            timeout: opts.timeout,
         };
-        let frames = handshake_frames(&comm.registry, opts)?;
-        comm.write_frames(&frames).await?;
-        let theirs = comm.read().await?;
-        comm.handshake = negotiate(opts, theirs)?;
-        Ok(comm)
+        let mut hs = Handshaking::new(opts, local, peer)?;
+        while let Some(frames) = hs.poll_transmit() {
+            write_message(&mut stream, &frames, opts.timeout).await?;
+        }
+        let theirs = reader.read_frames(&mut stream).await?.ok_or_else(peer_closed)?;
+        let conn = hs.handle(&theirs)?;
+        Ok(AsyncComm { stream, reader, conn })
     }
 
     /// The negotiated settings and the peer's handshake.
@@ -246,7 +259,7 @@ impl AsyncComm {
     ///
     /// ```no_run
     /// # use dask_serde::transport::async_comm::AsyncComm;
-    /// # use dask_serde::transport::comm::CommOptions;
+    /// # use dask_serde::transport::options::CommOptions;
     /// # async fn run() -> dask_serde::Result<()> {
     /// let comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
     /// assert_eq!(comm.handshake().pickle_protocol, 5);
@@ -254,7 +267,7 @@ impl AsyncComm {
     /// # }
     /// ```
     pub fn handshake(&self) -> &Handshake {
-        &self.handshake
+        self.conn.handshake()
     }
 
     /// `tcp://` address of this end.
@@ -263,7 +276,7 @@ impl AsyncComm {
     ///
     /// ```no_run
     /// # use dask_serde::transport::async_comm::AsyncComm;
-    /// # use dask_serde::transport::comm::CommOptions;
+    /// # use dask_serde::transport::options::CommOptions;
     /// # async fn run() -> dask_serde::Result<()> {
     /// let comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
     /// assert!(comm.local_address().starts_with("tcp://127.0.0.1:"));
@@ -271,7 +284,7 @@ impl AsyncComm {
     /// # }
     /// ```
     pub fn local_address(&self) -> &str {
-        &self.local
+        self.conn.local_address()
     }
 
     /// `tcp://` address of the peer.
@@ -280,7 +293,7 @@ impl AsyncComm {
     ///
     /// ```no_run
     /// # use dask_serde::transport::async_comm::AsyncComm;
-    /// # use dask_serde::transport::comm::CommOptions;
+    /// # use dask_serde::transport::options::CommOptions;
     /// # async fn run() -> dask_serde::Result<()> {
     /// let comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
     /// assert_eq!(comm.peer_address(), "tcp://127.0.0.1:8786");
@@ -288,7 +301,29 @@ impl AsyncComm {
     /// # }
     /// ```
     pub fn peer_address(&self) -> &str {
-        &self.peer
+        self.conn.peer_address()
+    }
+
+    /// The protocol state this comm drives (encoding and decoding without
+    /// the socket).
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # use dask_serde::transport::async_comm::AsyncComm;
+    /// # use dask_serde::transport::options::CommOptions;
+    /// use dask_serde::Value;
+    /// # async fn run() -> dask_serde::Result<()> {
+    /// let mut comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
+    /// // encode once, write the same frames twice
+    /// let frames = comm.connection().encode(&Value::from("ping"))?;
+    /// comm.write_frames(&frames).await?;
+    /// comm.write_frames(&frames).await?;
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn connection(&self) -> &Connection {
+        &self.conn
     }
 
     /// Writes one message (see [`crate::message::dumps`]) with this comm's
@@ -303,7 +338,7 @@ impl AsyncComm {
     ///
     /// ```no_run
     /// # use dask_serde::transport::async_comm::AsyncComm;
-    /// # use dask_serde::transport::comm::CommOptions;
+    /// # use dask_serde::transport::options::CommOptions;
     /// use dask_serde::Value;
     /// # async fn run() -> dask_serde::Result<()> {
     /// # let mut comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
@@ -316,8 +351,7 @@ impl AsyncComm {
     /// # }
     /// ```
     pub async fn write(&mut self, msg: &Value) -> Result<usize> {
-        let opts = write_options(&self.opts, &self.local, &self.peer, &self.handshake);
-        let frames = crate::message::dumps_with(&self.registry, msg, &opts)?;
+        let frames = self.conn.encode(msg)?;
         self.write_frames(&frames).await
     }
 
@@ -332,7 +366,7 @@ impl AsyncComm {
     ///
     /// ```no_run
     /// # use dask_serde::transport::async_comm::AsyncComm;
-    /// # use dask_serde::transport::comm::CommOptions;
+    /// # use dask_serde::transport::options::CommOptions;
     /// use dask_serde::message::{dumps, DumpsOptions};
     /// use dask_serde::Value;
     /// # async fn run() -> dask_serde::Result<()> {
@@ -343,7 +377,7 @@ impl AsyncComm {
     /// # }
     /// ```
     pub async fn write_frames<B: AsRef<[u8]>>(&mut self, frames: &[B]) -> Result<usize> {
-        write_message(&mut self.stream, frames, self.opts.timeout).await
+        write_message(&mut self.stream, frames, self.conn.options().timeout).await
     }
 
     /// Reads the frames of one message; `Ok(None)` when the peer closed the
@@ -358,7 +392,7 @@ impl AsyncComm {
     ///
     /// ```no_run
     /// # use dask_serde::transport::async_comm::AsyncComm;
-    /// # use dask_serde::transport::comm::CommOptions;
+    /// # use dask_serde::transport::options::CommOptions;
     /// # async fn run() -> dask_serde::Result<()> {
     /// # let mut comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
     /// while let Some(frames) = comm.read_frames().await? {
@@ -368,25 +402,7 @@ impl AsyncComm {
     /// # }
     /// ```
     pub async fn read_frames(&mut self) -> Result<Option<Vec<Bytes>>> {
-        loop {
-            if let Some(frames) = self.codec.decode(&mut self.read_buf)? {
-                return Ok(Some(frames));
-            }
-            // the codec reserved room for what it waits for; this only
-            // guards against a read into a full buffer (which reads 0)
-            if self.read_buf.len() == self.read_buf.capacity() {
-                self.read_buf.reserve(READ_CHUNK);
-            }
-            let n = timed(
-                self.opts.timeout,
-                "read",
-                self.stream.read_buf(&mut self.read_buf),
-            )
-            .await?;
-            if n == 0 {
-                return self.codec.decode_eof(&mut self.read_buf);
-            }
-        }
+        self.reader.read_frames(&mut self.stream).await
     }
 
     /// Reads and decodes one message (with this comm's allow-list and
@@ -401,7 +417,7 @@ impl AsyncComm {
     ///
     /// ```no_run
     /// # use dask_serde::transport::async_comm::AsyncComm;
-    /// # use dask_serde::transport::comm::CommOptions;
+    /// # use dask_serde::transport::options::CommOptions;
     /// # async fn run() -> dask_serde::Result<()> {
     /// # let mut comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
     /// let msg = comm.read().await?;
@@ -425,7 +441,7 @@ impl AsyncComm {
     ///
     /// ```no_run
     /// # use dask_serde::transport::async_comm::AsyncComm;
-    /// # use dask_serde::transport::comm::CommOptions;
+    /// # use dask_serde::transport::options::CommOptions;
     /// use dask_serde::Value;
     /// # async fn run() -> dask_serde::Result<()> {
     /// # let mut comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
@@ -441,15 +457,8 @@ impl AsyncComm {
     }
 
     async fn read_with(&mut self, keep_serialized: bool) -> Result<Value> {
-        let frames = self
-            .read_frames()
-            .await?
-            .ok_or_else(|| Error::CommClosed("the peer closed the connection".into()))?;
-        crate::message::loads_with(
-            &self.registry,
-            &frames,
-            &read_options(&self.opts, keep_serialized),
-        )
+        let frames = self.read_frames().await?.ok_or_else(peer_closed)?;
+        self.conn.decode(&frames, keep_serialized)
     }
 
     /// Shuts the connection down.
@@ -458,7 +467,7 @@ impl AsyncComm {
     ///
     /// ```no_run
     /// # use dask_serde::transport::async_comm::AsyncComm;
-    /// # use dask_serde::transport::comm::CommOptions;
+    /// # use dask_serde::transport::options::CommOptions;
     /// # async fn run() -> dask_serde::Result<()> {
     /// let comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
     /// comm.close().await;
@@ -466,7 +475,7 @@ impl AsyncComm {
     /// # }
     /// ```
     pub async fn close(mut self) {
-        let _ = timed(self.opts.timeout, "shutdown", self.stream.shutdown()).await;
+        let _ = timed(self.conn.options().timeout, "shutdown", self.stream.shutdown()).await;
     }
 
     /// The connection as a [`Framed`] stream of raw messages (a `Stream` of
@@ -478,7 +487,7 @@ impl AsyncComm {
     ///
     /// ```no_run
     /// # use dask_serde::transport::async_comm::AsyncComm;
-    /// # use dask_serde::transport::comm::CommOptions;
+    /// # use dask_serde::transport::options::CommOptions;
     /// # async fn run() -> dask_serde::Result<()> {
     /// let comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
     /// let framed = comm.into_framed();
@@ -488,179 +497,8 @@ impl AsyncComm {
     /// # }
     /// ```
     pub fn into_framed(self) -> Framed<TcpStream, DaskCodec> {
-        let mut parts = FramedParts::new::<Vec<Bytes>>(self.stream, self.codec);
-        parts.read_buf = self.read_buf;
+        let mut parts = FramedParts::new::<Vec<Bytes>>(self.stream, self.reader.codec);
+        parts.read_buf = self.reader.buf;
         Framed::from_parts(parts)
-    }
-}
-
-/// An async RPC client (Python's `rpc(addr)`): one comm, request → reply;
-/// the async counterpart of [`Rpc`](super::comm::Rpc).
-///
-/// Requests carry `"serializers": ["dask", "msgpack"]` so replies never
-/// contain pickled payloads from a Python server. A call dropped before it
-/// completes leaves its reply unread on the connection: drop the client
-/// then too (or [`close`](AsyncRpc::close) it).
-///
-/// # Examples
-///
-/// ```no_run
-/// use dask_serde::transport::async_comm::AsyncRpc;
-/// use dask_serde::transport::comm::CommOptions;
-/// use dask_serde::{Error, Value};
-///
-/// # async fn run() -> dask_serde::Result<()> {
-/// let mut rpc = AsyncRpc::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
-/// match rpc.call("gather", vec![("keys", Value::List(vec![Value::from("x")]))]).await {
-///     Ok(reply) => println!("{reply:?}"),
-///     Err(Error::RemoteCall { exception, .. }) => println!("the scheduler raised {exception}"),
-///     Err(e) => return Err(e),
-/// }
-/// # Ok(())
-/// # }
-/// ```
-#[derive(Debug)]
-pub struct AsyncRpc {
-    comm: AsyncComm,
-}
-
-impl AsyncRpc {
-    /// Connects to a Dask server.
-    ///
-    /// # Errors
-    ///
-    /// As [`AsyncComm::connect`].
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// # use dask_serde::transport::async_comm::AsyncRpc;
-    /// # use dask_serde::transport::comm::CommOptions;
-    /// # async fn run() -> dask_serde::Result<()> {
-    /// let rpc = AsyncRpc::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
-    /// # drop(rpc);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn connect(addr: &str, opts: &CommOptions) -> Result<AsyncRpc> {
-        Ok(AsyncRpc {
-            comm: AsyncComm::connect(addr, opts).await?,
-        })
-    }
-
-    /// An RPC client on an established comm.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// # use dask_serde::transport::async_comm::{AsyncComm, AsyncRpc};
-    /// # use dask_serde::transport::comm::CommOptions;
-    /// # async fn run() -> dask_serde::Result<()> {
-    /// let comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
-    /// let mut rpc = AsyncRpc::from_comm(comm);
-    /// rpc.call("identity", vec![]).await?;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn from_comm(comm: AsyncComm) -> AsyncRpc {
-        AsyncRpc { comm }
-    }
-
-    /// Calls `op` with keyword arguments and returns the reply.
-    ///
-    /// # Errors
-    ///
-    /// [`Error::RemoteCall`] when the handler raised (`uncaught-error`),
-    /// comm and decoding errors.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// # use dask_serde::transport::async_comm::AsyncRpc;
-    /// # use dask_serde::transport::comm::CommOptions;
-    /// use dask_serde::Value;
-    /// # async fn run() -> dask_serde::Result<()> {
-    /// # let mut rpc = AsyncRpc::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
-    /// let echo = rpc.call("echo", vec![("data", Value::from(42))]).await?;
-    /// assert_eq!(echo, Value::from(42));
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn call(&mut self, op: &str, args: Vec<(&str, Value)>) -> Result<Value> {
-        self.call_with(op, args, false).await
-    }
-
-    /// [`AsyncRpc::call`] keeping the reply's payloads opaque (see
-    /// [`AsyncComm::read_opaque`]): gather results straight into typed
-    /// values.
-    ///
-    /// # Errors
-    ///
-    /// As [`AsyncRpc::call`].
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// # use dask_serde::transport::async_comm::AsyncRpc;
-    /// # use dask_serde::transport::comm::CommOptions;
-    /// use dask_serde::Value;
-    /// # async fn run() -> dask_serde::Result<()> {
-    /// # let mut rpc = AsyncRpc::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
-    /// let reply = rpc
-    ///     .call_opaque("gather", vec![("keys", Value::List(vec![Value::from("x")]))])
-    ///     .await?;
-    /// # drop(reply);
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn call_opaque(&mut self, op: &str, args: Vec<(&str, Value)>) -> Result<Value> {
-        self.call_with(op, args, true).await
-    }
-
-    async fn call_with(
-        &mut self,
-        op: &str,
-        args: Vec<(&str, Value)>,
-        keep_serialized: bool,
-    ) -> Result<Value> {
-        let request = rpc_request(op, args);
-        self.comm.write(&request).await?;
-        rpc_reply(op, self.comm.read_with(keep_serialized).await?)
-    }
-
-    /// The underlying comm.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// # use dask_serde::transport::async_comm::AsyncRpc;
-    /// # use dask_serde::transport::comm::CommOptions;
-    /// # async fn run() -> dask_serde::Result<()> {
-    /// let mut rpc = AsyncRpc::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
-    /// println!("{:?}", rpc.comm().handshake());
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub fn comm(&mut self) -> &mut AsyncComm {
-        &mut self.comm
-    }
-
-    /// Closes politely (`{"op": "close", "reply": false}`), then shuts the
-    /// connection down.
-    ///
-    /// # Examples
-    ///
-    /// ```no_run
-    /// # use dask_serde::transport::async_comm::AsyncRpc;
-    /// # use dask_serde::transport::comm::CommOptions;
-    /// # async fn run() -> dask_serde::Result<()> {
-    /// let rpc = AsyncRpc::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
-    /// rpc.close().await;
-    /// # Ok(())
-    /// # }
-    /// ```
-    pub async fn close(mut self) {
-        let _ = self.comm.write(&close_request()).await;
-        self.comm.close().await;
     }
 }

@@ -44,7 +44,7 @@
 use bytes::{Buf, Bytes, BytesMut};
 use tokio_util::codec::{Decoder, Encoder};
 
-use super::framing::{check_first, io_error, message_prefix, parse_prelude};
+use super::framing::{check_first, message_prefix, Head};
 use crate::error::{Error, Result};
 use crate::limits::Limits;
 
@@ -63,12 +63,7 @@ enum State {
     #[default]
     Head,
     /// `F` and the count are valid; waiting for the frame lengths.
-    Prelude {
-        /// The first-read size.
-        first: usize,
-        /// Size of the count and the lengths (`8 + 8n`).
-        prelude: usize,
-    },
+    Prelude(Head),
     /// The prelude is valid; collecting frames.
     Frames {
         /// Every frame's length.
@@ -196,39 +191,24 @@ impl DaskCodec {
                         return Ok(None);
                     }
                     let first = check_first(read_u64(buf, 0), &self.limits)?;
-                    let n = read_u64(buf, 8);
-                    let prelude = usize::try_from(n)
-                        .ok()
-                        .filter(|&n| n <= self.limits.max_frames)
-                        .and_then(|n| n.checked_mul(8)?.checked_add(8))
-                        .ok_or(Error::Limit {
-                            what: "frame count",
-                            limit: self.limits.max_frames as u64,
-                            got: n,
-                        })?;
-                    if first < prelude {
-                        return Err(Error::frames(format!(
-                            "first-read size {first} does not cover the {prelude}-byte prelude of {n} frames"
-                        )));
-                    }
-                    self.state = State::Prelude { first, prelude };
+                    self.state = State::Prelude(Head::new(first, read_u64(buf, 8), &self.limits)?);
                 }
-                State::Prelude { first, prelude } => {
-                    let (first, prelude) = (*first, *prelude);
+                State::Prelude(head) => {
+                    let head = *head;
                     // `prelude <= first`, and `first` was checked against
                     // the limits: this reservation is bounded by them
-                    let need = prelude.saturating_add(8);
+                    let need = head.prelude.saturating_add(8);
                     if buf.len() < need {
-                        reserve_total(buf, need.max(READ_CHUNK.min(8 + first)));
+                        reserve_total(buf, need.max(READ_CHUNK.min(8 + head.first)));
                         return Ok(None);
                     }
-                    let p = parse_prelude(first, &buf[8..need], &self.limits)?;
+                    let lens = head.lengths(&buf[HEAD..need], &self.limits)?;
                     buf.advance(need);
-                    // parse_prelude bounded the total by max_total_bytes
-                    let remaining = p.lens.iter().sum();
+                    // the lengths' total is bounded by max_total_bytes
+                    let remaining = lens.iter().sum();
                     self.state = State::Frames {
-                        frames: Vec::with_capacity(p.lens.len()),
-                        lens: p.lens,
+                        frames: Vec::with_capacity(lens.len()),
+                        lens,
                         remaining,
                     };
                 }
@@ -352,7 +332,7 @@ impl<B: AsRef<[u8]>> Encoder<&[B]> for DaskCodec {
 /// early becomes [`Error::CommClosed`], anything else [`Error::Io`].
 impl From<std::io::Error> for Error {
     fn from(e: std::io::Error) -> Self {
-        io_error("io", e)
+        Error::io("io", e)
     }
 }
 
@@ -656,7 +636,7 @@ mod tests {
         let e: Error = std::io::Error::from(std::io::ErrorKind::ConnectionReset).into();
         assert!(matches!(e, Error::CommClosed(_)));
         let e: Error = std::io::Error::other("boom").into();
-        assert!(matches!(e, Error::Io(_)));
+        assert!(matches!(e, Error::Io { .. }));
     }
 
     fn message() -> impl Strategy<Value = Vec<Vec<u8>>> {

@@ -9,6 +9,7 @@ use bytes::Bytes;
 
 use crate::error::{Error, Result};
 use crate::limits::Limits;
+use crate::pack;
 
 /// The bytes written before the frames of one message: `F`, the frame
 /// count and the frame lengths.
@@ -36,16 +37,11 @@ pub fn message_prefix<B: AsRef<[u8]>>(frames: &[B]) -> Vec<u8> {
     out
 }
 
-/// Writes one message (prefix and frames) with vectored writes: frames are
-/// written straight from their buffers, never copied into one.
-///
-/// # Errors
-///
-/// [`Error::Io`] / [`Error::CommClosed`] from the socket.
-pub fn write_message<W: Write, B: AsRef<[u8]>>(w: &mut W, frames: &[B]) -> Result<usize> {
-    let prefix = message_prefix(frames);
-    let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(frames.len() + 1);
-    slices.push(IoSlice::new(&prefix));
+/// The buffers of one message for a vectored write: the prefix, then every
+/// non-empty frame (shared by the blocking and the async writer).
+pub(crate) fn io_slices<'a, B: AsRef<[u8]>>(prefix: &'a [u8], frames: &'a [B]) -> Vec<IoSlice<'a>> {
+    let mut slices = Vec::with_capacity(frames.len() + 1);
+    slices.push(IoSlice::new(prefix));
     slices.extend(
         frames
             .iter()
@@ -53,6 +49,19 @@ pub fn write_message<W: Write, B: AsRef<[u8]>>(w: &mut W, frames: &[B]) -> Resul
             .filter(|f| !f.is_empty())
             .map(IoSlice::new),
     );
+    slices
+}
+
+/// Writes one message (prefix and frames) with vectored writes: frames are
+/// written straight from their buffers, never copied into one.
+///
+/// # Errors
+///
+/// [`Error::Io`] (keeping the I/O error) or [`Error::CommClosed`] from
+/// the socket.
+pub fn write_message<W: Write, B: AsRef<[u8]>>(w: &mut W, frames: &[B]) -> Result<usize> {
+    let prefix = message_prefix(frames);
+    let mut slices = io_slices(&prefix, frames);
     let total: usize = slices.iter().map(|s| s.len()).sum();
     let mut bufs: &mut [IoSlice<'_>] = &mut slices;
     while !bufs.is_empty() {
@@ -60,32 +69,20 @@ pub fn write_message<W: Write, B: AsRef<[u8]>>(w: &mut W, frames: &[B]) -> Resul
             Ok(0) => return Err(Error::CommClosed("the peer stopped reading".into())),
             Ok(n) => IoSlice::advance_slices(&mut bufs, n),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_error("write", e)),
+            Err(e) => return Err(Error::io("write", e)),
         }
     }
-    w.flush().map_err(|e| io_error("flush", e))?;
+    w.flush().map_err(|e| Error::io("flush", e))?;
     Ok(total)
 }
 
-pub(crate) fn io_error(what: &str, e: std::io::Error) -> Error {
-    use std::io::ErrorKind::*;
-    match e.kind() {
-        UnexpectedEof | ConnectionReset | ConnectionAborted | BrokenPipe => {
-            Error::CommClosed(format!("{what}: {e}"))
-        }
-        _ => Error::Io(format!("{what}: {e}")),
-    }
-}
-
-/// Parsed `F` + prelude of a message.
-#[derive(Debug)]
-pub(crate) struct Prelude {
-    pub first: usize,
-    pub lens: Vec<usize>,
-}
-
-/// Checks `F` and the prelude against the limits and each other before
-/// anything is allocated. `head` holds at least the 8-byte count.
+/// The first-read size `F` of a message, checked against the limits before
+/// anything else is read: it can be no smaller than an empty prelude and no
+/// larger than the largest prelude plus the largest message.
+///
+/// # Errors
+///
+/// [`Error::Frames`] for an impossible `F`.
 pub(crate) fn check_first(first: u64, limits: &Limits) -> Result<usize> {
     let prelude_max = (limits.max_frames as u64).saturating_mul(8).saturating_add(8);
     let max = limits.max_total_bytes.saturating_add(prelude_max);
@@ -97,71 +94,57 @@ pub(crate) fn check_first(first: u64, limits: &Limits) -> Result<usize> {
     usize::try_from(first).map_err(|_| Error::frames("first-read size too large"))
 }
 
-pub(crate) fn parse_prelude(first: usize, head: &[u8], limits: &Limits) -> Result<Prelude> {
-    let n = u64::from_le_bytes(head[..8].try_into().map_err(|_| Error::frames("short prelude"))?);
-    if n > limits.max_frames as u64 {
-        return Err(Error::Limit {
-            what: "frame count",
-            limit: limits.max_frames as u64,
-            got: n,
-        });
-    }
-    let n = usize::try_from(n).map_err(|_| Error::frames("frame count overflows"))?;
-    let prelude = n
-        .checked_mul(8)
-        .and_then(|b| b.checked_add(8))
-        .ok_or_else(|| Error::frames("frame count overflows"))?;
-    if first < prelude {
-        return Err(Error::frames(format!(
-            "first-read size {first} does not cover the {prelude}-byte prelude of {n} frames"
-        )));
-    }
-    if head.len() < prelude {
-        return Err(Error::frames("short prelude"));
-    }
-    let mut lens = Vec::with_capacity(n);
-    let mut total: u64 = 0;
-    for i in 0..n {
-        let len = u64::from_le_bytes(
-            head[8 + 8 * i..16 + 8 * i]
-                .try_into()
-                .map_err(|_| Error::frames("short prelude"))?,
-        );
-        if len > limits.max_frame_bytes {
-            return Err(Error::Limit {
-                what: "frame size",
-                limit: limits.max_frame_bytes,
-                got: len,
-            });
+/// `F` and the frame count of a message, checked: what both readers (the
+/// blocking [`read_message`] and the incremental `DaskCodec`) know once
+/// they have the first 16 bytes. The frame lengths are then checked with
+/// [`Head::lengths`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Head {
+    /// The first-read size.
+    pub first: usize,
+    /// Size of the `pack_frames` prelude (the count and the lengths).
+    pub prelude: usize,
+}
+
+impl Head {
+    /// Checks the frame count against the limits
+    /// ([`pack::prelude_len`]) and that `first` (already checked by
+    /// [`check_first`]) covers the prelude it announces.
+    pub(crate) fn new(first: usize, count: u64, limits: &Limits) -> Result<Head> {
+        let prelude = pack::prelude_len(count, limits)?;
+        if first < prelude {
+            return Err(Error::frames(format!(
+                "first-read size {first} does not cover the {prelude}-byte prelude of {count} frames"
+            )));
         }
-        total = total
-            .checked_add(len)
-            .ok_or_else(|| Error::frames("frame lengths overflow"))?;
-        lens.push(len as usize);
+        Ok(Head { first, prelude })
     }
-    if total > limits.max_total_bytes {
-        return Err(Error::Limit {
-            what: "message size",
-            limit: limits.max_total_bytes,
-            got: total,
-        });
-    }
-    // F must end on a frame boundary
-    let mut pos = prelude;
-    let mut ok = pos == first;
-    for l in &lens {
-        if ok {
-            break;
+
+    /// Checks the frame lengths (`self.prelude - 8` bytes after the count)
+    /// against the limits ([`pack::frame_lengths`]) and that `F` ends on a
+    /// frame boundary; returns the lengths.
+    pub(crate) fn lengths(&self, lengths: &[u8], limits: &Limits) -> Result<Vec<usize>> {
+        if lengths.len() != self.prelude - 8 {
+            return Err(Error::frames("short prelude"));
         }
-        pos += l;
-        ok = pos == first;
+        let lens = pack::frame_lengths(lengths, limits)?;
+        let mut pos = self.prelude;
+        let mut ok = pos == self.first;
+        for l in &lens {
+            if ok {
+                break;
+            }
+            pos += l;
+            ok = pos == self.first;
+        }
+        if !ok {
+            return Err(Error::frames(format!(
+                "first-read size {} does not end on a frame boundary",
+                self.first
+            )));
+        }
+        Ok(lens)
     }
-    if !ok {
-        return Err(Error::frames(format!(
-            "first-read size {first} does not end on a frame boundary"
-        )));
-    }
-    Ok(Prelude { first, lens })
 }
 
 /// A pool of receive buffers for large frames.
@@ -272,7 +255,7 @@ fn read_exact_into<R: Read>(r: &mut R, n: usize, what: &str) -> Result<Vec<u8>> 
         .by_ref()
         .take(n as u64)
         .read_to_end(&mut buf)
-        .map_err(|e| io_error(what, e))?;
+        .map_err(|e| Error::io(what, e))?;
     if got != n {
         return Err(Error::CommClosed(format!(
             "{what}: the peer closed after {got} of {n} bytes"
@@ -315,7 +298,7 @@ fn read_frame<R: Read>(r: &mut R, len: usize, pool: Option<&BufferPool>) -> Resu
                 .by_ref()
                 .take(len as u64)
                 .read_to_end(&mut buf)
-                .map_err(|e| io_error("read a frame", e))?;
+                .map_err(|e| Error::io("read a frame", e))?;
             if got != len {
                 pool.give(buf);
                 return Err(Error::CommClosed(format!(
@@ -329,6 +312,12 @@ fn read_frame<R: Read>(r: &mut R, len: usize, pool: Option<&BufferPool>) -> Resu
         }
         _ => Ok(Bytes::from(read_exact_into(r, len, "read a frame")?)),
     }
+}
+
+fn u64_at(b: &[u8]) -> u64 {
+    let mut a = [0u8; 8];
+    a.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(a)
 }
 
 fn read_message_with<R: Read>(
@@ -348,48 +337,26 @@ fn read_message_with<R: Read>(
             }
             Ok(n) => got += n,
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io_error("read", e)),
+            Err(e) => return Err(Error::io("read", e)),
         }
     }
     let first = check_first(u64::from_le_bytes(f), limits)?;
     // read the count before the rest, so the prelude size is known
-    let head = read_exact_into(r, 8, "read the frame count")?;
-    let n = u64::from_le_bytes(head[..8].try_into().map_err(|_| Error::frames("short prelude"))?);
-    if n > limits.max_frames as u64 {
-        return Err(Error::Limit {
-            what: "frame count",
-            limit: limits.max_frames as u64,
-            got: n,
-        });
-    }
-    // n ≤ max_frames was checked above, but max_frames may be unbounded
-    let prelude_len = usize::try_from(n)
-        .ok()
-        .and_then(|n| n.checked_mul(8))
-        .and_then(|b| b.checked_add(8))
-        .ok_or_else(|| Error::frames("frame count overflows"))?;
-    if first < prelude_len {
-        return Err(Error::frames(format!(
-            "first-read size {first} does not cover the {prelude_len}-byte prelude of {n} frames"
-        )));
-    }
-    let mut block = head;
-    block.extend(read_exact_into(r, prelude_len - 8, "read the prelude")?);
-    let p = parse_prelude(first, &block, limits)?;
-    // the rest of the first read: whole frames
-    block.reserve_exact(first - prelude_len);
-    let rest = read_exact_into(r, first - prelude_len, "read the first frames")?;
-    block.extend(rest);
-    let block = Bytes::from(block);
-    let mut frames = Vec::with_capacity(p.lens.len());
-    let mut pos = prelude_len;
+    let count = read_exact_into(r, 8, "read the frame count")?;
+    let head = Head::new(first, u64_at(&count), limits)?;
+    let lengths = read_exact_into(r, head.prelude - 8, "read the prelude")?;
+    let lens = head.lengths(&lengths, limits)?;
+    // the rest of the first read: whole frames, sliced without copies
+    let block = Bytes::from(read_exact_into(r, first - head.prelude, "read the first frames")?);
+    let mut frames = Vec::with_capacity(lens.len());
+    let mut pos = 0;
     let mut i = 0;
-    while i < p.lens.len() && pos < p.first {
-        frames.push(block.slice(pos..pos + p.lens[i]));
-        pos += p.lens[i];
+    while i < lens.len() && pos < block.len() {
+        frames.push(block.slice(pos..pos + lens[i]));
+        pos += lens[i];
         i += 1;
     }
-    for len in &p.lens[i..] {
+    for len in &lens[i..] {
         frames.push(read_frame(r, *len, pool)?);
     }
     Ok(Some(frames))

@@ -1,13 +1,56 @@
-//! The cluster demo (`examples/dask_cluster.rs`): scatter a large `f64`
-//! array and a derived struct onto a running Dask cluster, let a Python
-//! client compute on them, gather the results and check them.
+//! The cluster demo's logic (the `dask_cluster` example, `main.rs` next to
+//! this file): scatter a large `f64` array and a derived struct onto a
+//! running Dask cluster, let a Python client compute on them, gather the
+//! results and check them. `tests/cluster.rs` includes this file (`#[path]`)
+//! and runs it against a real cluster.
 
 use std::time::{Duration, Instant};
 
 use dask_serde::bytes::Bytes;
-use dask_serde::transport::comm::{get, CommOptions, Rpc};
-use dask_serde::{Array, DaskDeserialize, DaskSerialize, Error, Limits, Value};
+use dask_serde::transport::options::CommOptions;
+use dask_serde::transport::proto::get;
+use dask_serde::transport::rpc::Rpc;
+use dask_serde::{Array, DaskDeserialize, DaskSerialize, Limits, Value};
 use dask_serde::{Opaque, PayloadKind};
+
+/// What can make the demo fail: the library reported an error, or the
+/// cluster's answer is not what the demo expects.
+#[derive(Debug)]
+pub enum DemoError {
+    /// A dask-serde error (connecting, encoding, decoding, a remote error).
+    Dask(dask_serde::Error),
+    /// The cluster answered, but not what the demo checks for.
+    Check(String),
+}
+
+impl std::fmt::Display for DemoError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DemoError::Dask(e) => write!(f, "{e}"),
+            DemoError::Check(m) => write!(f, "check failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for DemoError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            // transparent: the library error's text is this one's
+            DemoError::Dask(e) => e.source(),
+            DemoError::Check(_) => None,
+        }
+    }
+}
+
+impl From<dask_serde::Error> for DemoError {
+    fn from(e: dask_serde::Error) -> Self {
+        DemoError::Dask(e)
+    }
+}
+
+fn check(message: String) -> DemoError {
+    DemoError::Check(message)
+}
 
 /// The struct Python knows as `dask_serde_demo_models.Chunk`.
 #[derive(Debug, Clone, PartialEq, DaskSerialize, DaskDeserialize)]
@@ -33,7 +76,7 @@ pub struct Report {
 }
 
 /// A derived struct as a ready-made `to_serialize` payload.
-fn payload<T: DaskSerialize>(v: &T) -> Result<Value, Error> {
+fn payload<T: DaskSerialize>(v: &T) -> Result<Value, DemoError> {
     let s = v.dask_serialize()?.into_owned();
     let frames = s.frame_bytes();
     Ok(Value::Opaque(Box::new(Opaque {
@@ -43,9 +86,9 @@ fn payload<T: DaskSerialize>(v: &T) -> Result<Value, Error> {
     })))
 }
 
-fn scatter(rpc: &mut Rpc, data: Vec<(&str, Value)>) -> Result<Value, Error> {
+fn scatter(rpc: &mut Rpc, data: Vec<(&str, Value)>) -> Result<Value, DemoError> {
     let data = data.into_iter().map(|(k, v)| (Value::from(k), v)).collect();
-    rpc.call(
+    Ok(rpc.call(
         "scatter",
         vec![
             ("data", Value::Dict(data)),
@@ -54,11 +97,11 @@ fn scatter(rpc: &mut Rpc, data: Vec<(&str, Value)>) -> Result<Value, Error> {
             ("broadcast", Value::Bool(false)),
             ("timeout", Value::from(30)),
         ],
-    )
+    )?)
 }
 
 /// Gathers `keys`, retrying until they exist or `timeout` passes.
-fn gather(rpc: &mut Rpc, keys: &[&str], timeout: Duration) -> Result<Value, Error> {
+fn gather(rpc: &mut Rpc, keys: &[&str], timeout: Duration) -> Result<Value, DemoError> {
     let deadline = Instant::now() + timeout;
     loop {
         // payloads stay opaque: each is decoded with its Rust type below
@@ -72,10 +115,10 @@ fn gather(rpc: &mut Rpc, keys: &[&str], timeout: Duration) -> Result<Value, Erro
         if get(&reply, "status") == Some(&Value::from("OK")) {
             return get(&reply, "data")
                 .cloned()
-                .ok_or_else(|| Error::Io("gather reply without data".into()));
+                .ok_or_else(|| check("gather reply without data".into()));
         }
         if Instant::now() > deadline {
-            return Err(Error::Io(format!(
+            return Err(check(format!(
                 "keys {keys:?} did not appear within {timeout:?}: {reply:?}"
             )));
         }
@@ -103,7 +146,7 @@ pub fn demo_chunk() -> Chunk {
 /// # Errors
 ///
 /// Connection, encoding or scheduler errors.
-pub fn scatter_inputs(address: &str, n: usize) -> Result<Value, Error> {
+pub fn scatter_inputs(address: &str, n: usize) -> Result<Value, DemoError> {
     let mut rpc = Rpc::connect(address, &CommOptions::default())?;
     let array = Value::from(demo_array(n).into_ndarray());
     let keys = scatter(
@@ -123,13 +166,13 @@ pub fn scatter_inputs(address: &str, n: usize) -> Result<Value, Error> {
 /// # Errors
 ///
 /// Missing keys, results of the wrong type, or wrong values.
-pub fn gather_results(address: &str, n: usize, timeout: Duration) -> Result<Report, Error> {
+pub fn gather_results(address: &str, n: usize, timeout: Duration) -> Result<Report, DemoError> {
     let mut rpc = Rpc::connect(address, &CommOptions::default())?;
     let data = gather(&mut rpc, &["demo-sum", "demo-scaled"], timeout)?;
     rpc.close();
     let opaque = |key: &str| match get(&data, key) {
         Some(Value::Opaque(o)) => Ok(o.clone()),
-        other => Err(Error::Io(format!("{key}: expected a payload, found {other:?}"))),
+        other => Err(check(format!("{key}: expected a payload, found {other:?}"))),
     };
     let limits = Limits::default();
     // the sum is a Python float, pickled by the worker: read by the safe reader
@@ -139,13 +182,11 @@ pub fn gather_results(address: &str, n: usize, timeout: Duration) -> Result<Repo
         &Default::default(),
     )? {
         Value::Float(f) => f,
-        other => return Err(Error::Io(format!("expected a float sum, found {other:?}"))),
+        other => return Err(check(format!("expected a float sum, found {other:?}"))),
     };
     let expected: f64 = demo_array(n).to_vec().iter().sum();
     if sum != expected {
-        return Err(Error::Io(format!(
-            "the cluster computed {sum}, expected {expected}"
-        )));
+        return Err(check(format!("the cluster computed {sum}, expected {expected}")));
     }
     // the struct decodes straight into the derived type
     let scaled: Chunk = opaque("demo-scaled")?.decode(&limits)?;
@@ -153,7 +194,7 @@ pub fn gather_results(address: &str, n: usize, timeout: Duration) -> Result<Repo
     if scaled.values != want.values.iter().map(|v| v * 3.0).collect::<Vec<_>>()
         || scaled.index != want.index + 1
     {
-        return Err(Error::Io(format!("unexpected scaled chunk {scaled:?}")));
+        return Err(check(format!("unexpected scaled chunk {scaled:?}")));
     }
     Ok(Report { sum, scaled })
 }

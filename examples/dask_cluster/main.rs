@@ -9,11 +9,14 @@
 //! 3. in another shell let Python compute on them:
 //!    `PYTHONPATH=examples target/py-venv/bin/python examples/dask_cluster_compute.py tcp://127.0.0.1:8786`
 //!
-//! The program then gathers the sum and the scaled struct and checks them.
+//! The program then gathers the sum and the scaled struct and checks them
+//! (the logic is in `demo.rs`, which the test suite runs too).
+
+mod demo;
 
 use std::time::Duration;
 
-use dask_serde_suite::cluster_demo::{gather_results, scatter_inputs};
+use demo::{gather_results, scatter_inputs};
 
 fn main() {
     let address = std::env::args()
