@@ -32,8 +32,10 @@ use std::time::{Duration, Instant};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, BenchmarkId, Criterion, SamplingMode, Throughput};
 use dask_serde::message::typed::{dumps_typed, loads_typed, ToSerialize};
-use dask_serde::transport::comm::{get, Comm, CommOptions};
+use dask_serde::transport::comm::Comm;
 use dask_serde::transport::framing::{read_message, read_message_pooled, write_message, BufferPool};
+use dask_serde::transport::options::CommOptions;
+use dask_serde::transport::proto::get;
 use dask_serde::{Array, Context, DaskDeserialize, DaskSerialize, Header, Limits, Value};
 use dask_serde::{DeserializeOptions, SerializeOptions};
 

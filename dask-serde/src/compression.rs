@@ -410,7 +410,7 @@ fn snappy_decompress(data: &Bytes, limits: &Limits) -> Result<Bytes> {
     Ok(Bytes::from(out))
 }
 
-/// Options of [`maybe_compress`], [`compress`] and [`serialize_bytes`]:
+/// Options of [`maybe_compress`], [`compress`] and [`serialize_bytes`](crate::serialize_bytes):
 /// the codec and Dask's thresholds (the keyword arguments of Python's
 /// `maybe_compress`).
 ///

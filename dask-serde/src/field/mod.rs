@@ -10,8 +10,8 @@
 //!   with string keys; `Vec<u8>`/`Bytes` as msgpack `bin`).
 //! * [`SerializeField`] / [`DeserializeField`]: where a field goes by
 //!   default. Scalars and strings go to `simple`; `Bytes`/`Vec<u8>` become a
-//!   bytes frame; numeric `Vec<T>`, [`Array`] and
-//!   [`NdArray`] a numpy frame; nested derived structs a
+//!   bytes frame; numeric `Vec<T>`, [`Array`](crate::Array) and
+//!   [`NdArray`](crate::NdArray) a numpy frame; nested derived structs a
 //!   nested header; maps of complex values a `nested-dict`.
 //! * [`SerializeElem`]/[`DeserializeElem`]: how a `Vec<T>` or a `String`-keyed map of `T` is placed,
 //!   decided by `T`.

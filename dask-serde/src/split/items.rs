@@ -32,7 +32,7 @@ pub(super) const BYTES: Cut = Cut {
 pub(super) const MAX_WALK_DEPTH: usize = 256;
 
 /// The item size Dask's buffer has for each of the `nframes` frames of a
-/// `serialize()` header: where [`split_frames`] may cut.
+/// `serialize()` header: where [`split_frames`](super::split_frames) may cut.
 ///
 /// Derived from the header alone:
 ///
@@ -45,7 +45,7 @@ pub(super) const MAX_WALK_DEPTH: usize = 256;
 ///   its buffers; `numpy.ma.MaskedArray`: its data and mask headers;
 ///   `memoryview`: the item size of its `struct` format (and, for two or
 ///   more dimensions, Python's slicing along the first axis — see
-///   [`split_frames`]); `array.array`: the typecode's item size (Dask sends
+///   [`split_frames`](super::split_frames)); `array.array`: the typecode's item size (Dask sends
 ///   `memoryview(array)`, so `'d'` frames are cut at multiples of 8);
 ///   `bytes`/`bytearray`: 1; `register_generic` objects (and `nested-dict`):
 ///   recursively, each `complex` attribute's header over its

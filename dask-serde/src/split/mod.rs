@@ -22,7 +22,7 @@
 //! byte for byte, including the multi-dimensional `memoryview` quirk.
 //!
 //! Splitting never copies: pieces of a borrowed frame stay borrowed, pieces
-//! of a shared frame are [`Bytes::slice`]s. Merging copies only when pieces
+//! of a shared frame are [`Bytes::slice`](bytes::Bytes::slice)s. Merging copies only when pieces
 //! are not already adjacent in one buffer.
 //!
 //! # Examples
@@ -107,7 +107,7 @@ fn slice_frame<'a>(f: &Frame<'a>, r: std::ops::Range<usize>) -> Frame<'a> {
 /// header. Frames no larger than `size` stay whole and untouched.
 ///
 /// Zero-copy: pieces of a [`Frame::Borrowed`] frame borrow the same memory,
-/// pieces of a [`Frame::Shared`] frame are [`Bytes::slice`]s of it.
+/// pieces of a [`Frame::Shared`] frame are [`Bytes::slice`](bytes::Bytes::slice)s of it.
 ///
 /// Byte-compatible with Python, including its quirk for memoryviews of two
 /// or more dimensions (sliced along the first axis, so with `k` items per

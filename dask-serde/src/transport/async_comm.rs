@@ -2,7 +2,7 @@
 //! as the blocking [`Comm`](super::comm::Comm) and [`Rpc`](super::rpc::Rpc)
 //! (framing, handshake, messages, RPC), for use inside a tokio runtime.
 //!
-//! [`AsyncComm`] and [`AsyncRpc`] are drivers of the same sans-IO core as
+//! [`AsyncComm`] and [`AsyncRpc`](super::async_rpc::AsyncRpc) are drivers of the same sans-IO core as
 //! the blocking ones ([`proto`](super::proto): [`Handshaking`],
 //! [`Connection`], [`Call`](super::proto::Call)); they only move frames.
 //! Reading goes through [`DaskCodec`]: every size is checked against
@@ -56,11 +56,6 @@ use super::options::CommOptions;
 use super::proto::{peer_closed, Connection, Handshake, Handshaking};
 use crate::error::{Error, Result};
 use crate::value::Value;
-
-/// Re-exported under its former path (it is defined in
-/// [`async_rpc`](super::async_rpc)).
-#[doc(no_inline)]
-pub use super::async_rpc::AsyncRpc;
 
 /// Read-buffer growth when the codec has not asked for anything specific.
 const READ_CHUNK: usize = 8 * 1024;

@@ -1,32 +1,17 @@
 //! The blocking comm: a driver that moves frames between a
 //! [`std::net::TcpStream`] and the sans-IO [`proto`](super::proto) core.
-//!
-//! This module also re-exports, under their former paths, the items that
-//! moved out of it: [`CommOptions`] ([`options`](super::options)),
-//! [`Handshake`], [`get`] and [`Handler`] ([`proto`](super::proto)),
-//! [`Rpc`] ([`rpc`](super::rpc)), [`Server`] ([`server`](super::server)) and
-//! [`parse_address`] ([`address`](super::address)).
 
 use std::net::{TcpStream, ToSocketAddrs};
 
 use bytes::Bytes;
 
+use super::address::parse_address;
 use super::address::tcp_address;
 use super::framing::{read_message, read_message_pooled, write_message, BufferPool};
-use super::proto::{peer_closed, Connection, Handshaking};
+use super::options::CommOptions;
+use super::proto::{peer_closed, Connection, Handshake, Handshaking};
 use crate::error::{Error, Result};
 use crate::value::Value;
-
-#[doc(no_inline)]
-pub use super::address::parse_address;
-#[doc(no_inline)]
-pub use super::options::CommOptions;
-#[doc(no_inline)]
-pub use super::proto::{get, Handler, Handshake};
-#[doc(no_inline)]
-pub use super::rpc::Rpc;
-#[doc(no_inline)]
-pub use super::server::Server;
 
 /// A connection to a Dask peer (scheduler, worker, client or another Rust
 /// process) over TCP, blocking.

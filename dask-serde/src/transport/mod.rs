@@ -1,10 +1,9 @@
-//! Dask's transport: the `.frames` layout re-exported from the wire level,
-//! TCP framing, the sans-IO protocol core, and the drivers that put them
+//! Dask's transport: TCP framing (over the wire level's
+//! [`pack`](crate::pack) prelude checks), the sans-IO protocol core, and the drivers that put them
 //! on sockets.
 //!
 //! | module | what |
 //! |---|---|
-//! | [`pack`] | `pack_frames` / `unpack_frames` (re-export of [`crate::pack`]) |
 //! | [`framing`] | Dask's TCP message framing on blocking streams (`read_message`, `write_message`, [`BufferPool`](framing::BufferPool)) |
 //! | `codec` | feature `tokio`: the same framing as an incremental `tokio_util` codec (`DaskCodec`) |
 //! | [`proto`] | the sans-IO core: handshake, connection, RPC call, server response, over frames and values |

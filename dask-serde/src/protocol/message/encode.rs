@@ -12,6 +12,8 @@ use crate::options::SerializeOptions;
 use crate::registry::Registry;
 use crate::value::Value;
 
+/// Frames 0 up to this size are written into a per-thread buffer and
+/// copied out into an exactly sized frame; larger ones are handed over.
 const FRAME0_COPY_MAX: usize = 16 << 10;
 
 thread_local! {

@@ -79,8 +79,6 @@ pub fn loads(frames: &[Bytes], opts: &DeserializeOptions) -> Result<Value> {
     loads_with(&Registry::global(), frames, opts)
 }
 
-/// Frames 0 up to this size are written into a per-thread buffer and
-
 /// [`dumps`] with the families of `registry`.
 ///
 /// # Errors
