@@ -1,4 +1,4 @@
-//! W5 of DESIGN.md section 8: W2's 64 MiB f64 array over loopback TCP,
+//! W5 of docs/WORKLOADS.md: W2's 64 MiB f64 array over loopback TCP,
 //! serialize + send + receive + deserialize, sender and receiver in
 //! separate threads, against a raw-socket baseline.
 //!

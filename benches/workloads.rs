@@ -1,4 +1,4 @@
-//! Workloads W1-W4 of DESIGN.md section 8: dask-serde and its Rust peers
+//! Workloads W1-W4 of docs/WORKLOADS.md: dask-serde and its Rust peers
 //! (rmp-serde, bincode, postcard, rkyv with validation) on the same data,
 //! in the same run.
 //!

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Every benchmark of DESIGN.md section 8 in one run, then BENCHMARKS.md.
+# Every benchmark of docs/WORKLOADS.md in one run, then BENCHMARKS.md.
 #
 #   bash scripts/bench.sh            # full run (about 8 minutes on 2 cores), rewrites BENCHMARKS.md
 #   bash scripts/bench.sh --quick    # smoke run (about 3 minutes), writes target/bench/BENCHMARKS.quick.md

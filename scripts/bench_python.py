@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Workloads W1-W5 of DESIGN.md section 8 measured with real Python Dask.
+"""Workloads W1-W5 of docs/WORKLOADS.md measured with real Python Dask.
 
 The same data as the Rust benchmarks (benches/common/mod.rs), encoded with
 `distributed.protocol` (`dumps`/`loads` for messages, `serialize`/

@@ -321,7 +321,7 @@ def main():
     L.append("```")
     L.append("")
     L.append(
-        "Workloads and targets are those of the design (section 8). Every number below comes from **one run** "
+        "Workloads and targets are those of docs/WORKLOADS.md. Every number below comes from **one run** "
         "on the machine described next: the Rust side with criterion (median of the samples), Python Dask "
         "with `timeit` (median of repeats), W1 also in instructions (callgrind). Wall times on these shared "
         "2-core machines vary by up to 2× between runs; ratios within one run are steadier, instruction "
@@ -397,7 +397,7 @@ def main():
         tg.append(("W4", "round trip ≥ 50× faster than Dask",
                    f"{fmt_t(x)} vs Dask {fmt_t(d)} = {fmt_ratio(d / x)} faster", d / x >= 50))
     raw = t("W5", "raw socket", "64MiB")
-    # the target is for pooled receive buffers (DESIGN §8); the unpooled
+    # the target is for pooled receive buffers (docs/WORKLOADS.md); the unpooled
     # framing row stays in the W5 table as a diagnostic
     for codec in ["dask-serde (framing, pooled)", "dask-serde (Comm)", "dask-serde (typed message, pooled)"]:
         x = t("W5", codec, "64MiB")
@@ -527,7 +527,7 @@ def main():
              "throughput). dask-serde through `transport::framing::write_message`/`read_message` (header "
              "msgpack + frames, zero-copy `Array` decode), through typed messages, and through the blocking "
              "`Comm` (handshake done before measuring, receive `BufferPool` set); `pooled` rows read "
-             "large frames into a `BufferPool` (the targets compare the pooled rows and `Comm`, as DESIGN §8 "
+             "large frames into a `BufferPool` (the targets compare the pooled rows and `Comm`, as docs/WORKLOADS.md "
              "asks); `(framing)` without a pool is a diagnostic; "
              "the baseline writes an 8-byte length and the bytes in "
              "one `write_all` and `read_exact`s into a reused (pooled) buffer; `raw socket (fresh buffer)` is a "

@@ -133,7 +133,7 @@ async fn rpc_and_raw_comm_against_the_scheduler() {
         comm.write(&request).await.unwrap();
         let id = comm.read().await.unwrap();
         assert_eq!(get(&id, "type"), Some(&Value::from("Scheduler")));
-        // the exact bytes of spec §11.2
+        // the exact bytes of PROTOCOL.md §11.2
         let frames = dumps(&request, &SerializeOptions::new()).unwrap();
         assert_eq!(comm.write_frames(&frames).await.unwrap(), 36 + 8);
         let back = comm.read_frames().await.unwrap().expect("a reply");

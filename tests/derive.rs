@@ -250,7 +250,7 @@ fn generic_nested_object_vector_round_trips_byte_for_byte() {
     );
 }
 
-/// The example of DESIGN.md §1.
+/// The example of the README and the crate docs.
 #[derive(Debug, PartialEq, DaskSerialize, DaskDeserialize)]
 #[dask(python = "mylab.models.Chunk")]
 struct Chunk {

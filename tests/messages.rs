@@ -1,4 +1,4 @@
-//! The message layer (spec §10): nested references, sets, enums, opaque
+//! The message layer (PROTOCOL.md §10): nested references, sets, enums, opaque
 //! forwarding, Dask's pickle fallback with orphan frames, the allow-list
 //! on `__Pickled__`, and bounds checks.
 

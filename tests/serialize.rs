@@ -1,4 +1,4 @@
-//! Semantics of `serialize` / `deserialize` (spec §3, §4, §6) that the
+//! Semantics of `serialize` / `deserialize` (PROTOCOL.md §3, §4, §6) that the
 //! vectors do not pin down on their own.
 
 use std::collections::{BTreeMap, HashMap};

@@ -1,4 +1,4 @@
-//! Frame splitting and compression (spec §8, §9): the public vectors, Rust
+//! Frame splitting and compression (PROTOCOL.md §8, §9): the public vectors, Rust
 //! against real Dask in both directions, zero-copy, and malformed input.
 //! The interop tests need the venv made by `scripts/setup-python.sh`.
 

@@ -15,7 +15,7 @@ fn sub(s: &Serialized<'_>) -> MsgValue {
 fn vec_f64_header_is_numpys() {
     let v = vec![0.0f64, 1.0, 2.0, 3.0];
     let s = v.dask_serialize().unwrap();
-    // the exact sub-header bytes of spec §5.5 (vector ser_ndarray_f8_1d)
+    // the exact sub-header bytes of PROTOCOL.md §5.5 (vector ser_ndarray_f8_1d)
     let expected: &[u8] =
         b"\x84\xa5dtype\x92\x00\xa3<f8\xa5shape\x91\x04\xa7strides\x91\x08\xa9writeable\x91\xc3";
     assert_eq!(sub(&s).encode().unwrap(), expected);

@@ -1,4 +1,4 @@
-//! Data of the workloads of DESIGN.md section 8, shared by the bench
+//! Data of the workloads of docs/WORKLOADS.md, shared by the bench
 //! binaries: the same values in the form each codec takes.
 //!
 //! Every workload exists once as "peer" data (plain Rust types that serde,

@@ -40,7 +40,7 @@ enum Level {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Decode a .frames file and print its value as canonical JSON
-    /// (the tagged notation of the wire-format spec, §13.3).
+    /// (the tagged notation of docs/PROTOCOL.md §13.3).
     Decode {
         /// What the frames are.
         #[arg(long, value_enum, default_value = "serialize")]
@@ -53,7 +53,7 @@ enum Command {
         /// Input file, or `-` for standard input.
         file: String,
     },
-    /// Encode a JSON document (spec §13.2: `level`, `value`, `params`)
+    /// Encode a JSON document (PROTOCOL.md §13.2: `level`, `value`, `params`)
     /// into a .frames file, honouring `params` (serializers, on_error,
     /// iterate_collection, context.compression, size / frame_split_size,
     /// api = serialize | serialize_and_split | serialize_bytes).

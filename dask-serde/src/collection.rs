@@ -24,7 +24,7 @@ pub(crate) fn collection_header(kind: &str, subs: Vec<MsgValue>, lengths: Vec<Ms
 }
 
 /// Writes a list/tuple/set collection header straight to msgpack, item by
-/// item (spec §6): one buffer for the whole collection instead of a tree
+/// item (PROTOCOL.md §6): one buffer for the whole collection instead of a tree
 /// per item. The bytes are those of [`collection_header`]'s tree.
 pub(crate) struct SeqWriter {
     out: Vec<u8>,

@@ -1,5 +1,5 @@
-//! Frame compression (spec §9): Dask's codecs, `maybe_compress`, and the
-//! self-contained `serialize_bytes` / `deserialize_bytes` blobs (§9.5).
+//! Frame compression (PROTOCOL.md §9): Dask's codecs, `maybe_compress`, and the
+//! self-contained `serialize_bytes` / `deserialize_bytes` blobs (PROTOCOL.md §9.5).
 //!
 //! | name | wire format | crate feature |
 //! |---|---|---|
@@ -732,7 +732,7 @@ fn byte_sample(b: &[u8], size: usize, n: usize) -> Vec<u8> {
 }
 
 // ---------------------------------------------------------------------------
-// serialize_bytes / deserialize_bytes (§9.5)
+// serialize_bytes / deserialize_bytes (PROTOCOL.md §9.5)
 
 #[cfg(test)]
 mod tests {

@@ -1,4 +1,4 @@
-//! `register_generic` objects (spec §7): attributes split into `simple`
+//! `register_generic` objects (PROTOCOL.md §7): attributes split into `simple`
 //! (msgpack, in the header) and `complex` (serialized into frames).
 
 use bytes::Bytes;

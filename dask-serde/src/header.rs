@@ -9,7 +9,7 @@ use crate::limits::Limits;
 use crate::msgpack::MsgValue;
 
 /// A Dask header: a msgpack map whose key order is part of the bytes
-/// (spec §1a), so it is kept in insertion order.
+/// (PROTOCOL.md §1a), so it is kept in insertion order.
 ///
 /// Keys the framework owns have typed accessors ([`Header::serializer`],
 /// [`Header::compression`], ...); everything else is reached with
@@ -37,7 +37,7 @@ type Entry = (MsgValue, MsgValue);
 /// A header is a tree of entries, or its msgpack encoding with the tree
 /// built on first use. Collections of typed values are written straight to
 /// msgpack (one buffer instead of a tree per item) and read back in place
-/// by typed decoders (see [`crate::raw`]).
+/// by typed decoders (see [`crate::msgpack::RawCursor`]).
 #[derive(Clone)]
 enum Repr {
     Tree(Vec<Entry>),
@@ -222,7 +222,7 @@ impl Header {
             .map(Some)
     }
 
-    /// `true` for a collection header (key `is-collection`, spec §6).
+    /// `true` for a collection header (key `is-collection`, PROTOCOL.md §6).
     pub fn is_collection(&self) -> bool {
         self.contains_key("is-collection")
     }

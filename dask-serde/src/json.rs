@@ -1,5 +1,5 @@
 //! Conversion between [`Value`] and the canonical tagged JSON notation of
-//! the test vectors (spec §13.3). Enabled by the `json` feature.
+//! the test vectors (PROTOCOL.md §13.3). Enabled by the `json` feature.
 
 use bytes::Bytes;
 use serde_json::{Map, Number, Value as Json};
@@ -116,7 +116,7 @@ pub fn parse_py_float(s: &str) -> Result<f64> {
 }
 
 impl Value {
-    /// The canonical tagged JSON of this value (spec §13.3).
+    /// The canonical tagged JSON of this value (PROTOCOL.md §13.3).
     pub fn to_json(&self) -> Json {
         // containers recurse here with a small stack frame; leaves are
         // converted in a separate function
@@ -230,7 +230,7 @@ impl Value {
         }
     }
 
-    /// Parses canonical tagged JSON (spec §13.3).
+    /// Parses canonical tagged JSON (PROTOCOL.md §13.3).
     ///
     /// # Errors
     ///

@@ -51,7 +51,7 @@ pub struct SerializeOptions {
     /// Context handed to the families.
     pub context: Option<Context>,
     /// `Some(true)`/`Some(false)` forces collection iteration on or off;
-    /// `None` infers it as Dask does (spec §6.1).
+    /// `None` infers it as Dask does (PROTOCOL.md §6.1).
     pub iterate_collection: Option<bool>,
     /// Frames larger than this are split into pieces of at most this many
     /// bytes, cut on item boundaries (Dask's `frame_split_size`; `None` or

@@ -1,4 +1,4 @@
-//! `pack_frames` / `unpack_frames` (spec §11.1), and the checks of the
+//! `pack_frames` / `unpack_frames` (PROTOCOL.md §11.1), and the checks of the
 //! frames prelude (a u64 frame count, then one u64 length per frame) that
 //! every reader of that prelude applies: this module for `.frames` blobs,
 //! [`transport::framing`](crate::transport::framing) and

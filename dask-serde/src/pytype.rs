@@ -1,5 +1,5 @@
 //! Python class identity and its `type-serialized` reference pickle
-//! (spec §5.1), produced and parsed without any pickle VM.
+//! (PROTOCOL.md §5.1), produced and parsed without any pickle VM.
 
 use std::fmt;
 
@@ -93,7 +93,7 @@ impl PyType {
     }
 
     /// The exact bytes of `distributed.protocol.pickle.dumps(cls)` for an
-    /// importable class (spec §5.1).
+    /// importable class (PROTOCOL.md §5.1).
     pub fn type_serialized(&self) -> Vec<u8> {
         let body_len = unicode_len(&self.module) + 1 + unicode_len(&self.qualname) + 1 + 1 + 1 + 1;
         let mut out = Vec::with_capacity(11 + body_len);

@@ -1,5 +1,5 @@
 //! The registry of families and `dask` types, and the `serialize` /
-//! `deserialize` algorithms of spec §3 and §6.
+//! `deserialize` algorithms of PROTOCOL.md §3 and §6.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -151,7 +151,7 @@ impl Registry {
     }
 
     /// Python's `serialize(x, serializers, on_error, context,
-    /// iterate_collection)` (spec §3.1 and §6).
+    /// iterate_collection)` (PROTOCOL.md §3.1 and §6).
     ///
     /// Frames borrow nothing from `value` that is not already shared
     /// ([`Bytes`] buffers are reference-counted, never copied).
@@ -318,7 +318,7 @@ impl Registry {
     }
 
     /// Python's `deserialize(header, frames, deserializers)` into a dynamic
-    /// [`Value`] (spec §3.2 and §6.3).
+    /// [`Value`] (PROTOCOL.md §3.2 and §6.3).
     ///
     /// The allow-list is checked against each leaf's `serializer` before
     /// anything of that leaf is decoded.

@@ -50,7 +50,7 @@ impl<'a> Serialized<'a> {
     }
 
     /// The `pack_frames` blob of `[msgpack(header), *frames]`, the layout of
-    /// the project's `.frames` files (spec §13.1).
+    /// the project's `.frames` files (PROTOCOL.md §13.1).
     ///
     /// # Errors
     ///

@@ -1,5 +1,5 @@
 //! Shared helpers of the integration tests: the golden vectors, the
-//! canonical comparison rules of spec §13.3, and encoding parameters.
+//! canonical comparison rules of PROTOCOL.md §13.3, and encoding parameters.
 #![allow(dead_code)]
 
 pub mod cluster;
@@ -111,7 +111,7 @@ pub fn serialize_options(doc: &Json) -> SerializeOptions {
 }
 
 // ---------------------------------------------------------------------------
-// Canonical comparison (spec §13.3), walking the header alongside the value.
+// Canonical comparison (PROTOCOL.md §13.3), walking the header alongside the value.
 
 /// Compares a decoded value with the expected one. `header` tells which
 /// parts travelled through msgpack (where list≈tuple and bytearray≈bytes).

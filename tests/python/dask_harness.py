@@ -16,8 +16,8 @@ Ops (see tests/python/README.md for the full protocol):
                                          -> {"cases": [DOC, ...]}
   ping                                   -> {"versions": {...}}
 
-DOC is a vector document as in §13.2 of the wire-format spec, CANON the
-tagged-JSON value notation of §13.3, HEX lowercase hex of a pack_frames blob.
+DOC is a vector document as in docs/PROTOCOL.md §13.2, CANON the
+tagged-JSON value notation of PROTOCOL.md §13.3, HEX lowercase hex of a pack_frames blob.
 Every response has "ok": true/false; on false, "error" is one line of text.
 A request may carry "id"; it is echoed back unchanged.
 
@@ -471,7 +471,7 @@ def build_ndarray(body, path: str) -> np.ndarray:
 
 
 def _set_in_order(s: set, items: list) -> set:
-    """A set whose iteration order is `items` (the sender's order, §13.3).
+    """A set whose iteration order is `items` (the sender's order, PROTOCOL.md §13.3).
 
     Inserting in the listed order usually reproduces it; with colliding
     hashes it may not, so small sets try other insertion orders. If no
@@ -515,7 +515,7 @@ def _check_keys(body, keys: set, path: str, what: str) -> None:
 
 
 def build(v, path: str = "value"):
-    """Canonical tagged JSON (§13.3) -> real Python object."""
+    """Canonical tagged JSON (PROTOCOL.md §13.3) -> real Python object."""
     tag, body = split_tag(v, path)
     if tag == "null":
         return None
@@ -940,7 +940,7 @@ def check_message_accounting(dec: Decoded) -> None:
 
 
 # ---------------------------------------------------------------------------
-# Comparison (§13.3 rules)
+# Comparison (PROTOCOL.md §13.3 rules)
 # ---------------------------------------------------------------------------
 
 
@@ -1308,7 +1308,7 @@ def dask_encode(case) -> bytes:
     else:
         if "size" in params:
             kw["size"] = params["size"]
-        # §13.2: absent compression means no compression (Dask's own default is "auto").
+        # PROTOCOL.md §13.2: absent compression means no compression (Dask's own default is "auto").
         return serialize_bytes(value, compression=params.get("compression"), **kw)
     return pack_frames([msgpack.dumps(header, use_bin_type=True), *frames])
 
@@ -1319,7 +1319,7 @@ def dask_encode(case) -> bytes:
 
 
 def _parse_class_pickle(b: bytes):
-    """(module, qualname) of a §5.1 reference class pickle, or None."""
+    """(module, qualname) of a PROTOCOL.md §5.1 reference class pickle, or None."""
     try:
         if b[:3] != b"\x80\x05\x95" or len(b) < 11:
             return None
@@ -1790,7 +1790,7 @@ def run_check(case, blob: bytes, reference: bool = True, strict_placement: bool 
 def reference_check(case, level, params, api, deser, dec: Decoded, strict_placement: bool = True) -> str | None:
     """Compare what Dask decoded from the bytes under test with what Dask
     decodes from its *own* encoding of the same value and params, exact
-    types (set order free). §13.3's list≈tuple / bytearray≈bytes allowance
+    types (set order free). PROTOCOL.md §13.3's list≈tuple / bytearray≈bytes allowance
     only holds when the reference also went through msgpack; this catches an
     encoder that picked another path than Dask (e.g. a list sent whole via
     msgpack decodes as a tuple where Dask's iterated list decodes as a list).

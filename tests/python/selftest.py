@@ -391,7 +391,7 @@ WIRE_TAMPERED = [
     ("ser_split_ndarray", "undeclared empty frame after the split pieces", _append_empty_split_piece),
 ]
 
-# Equivalent expected values (§13.3 rules) that must PASS `check` on the golden frames.
+# Equivalent expected values (PROTOCOL.md §13.3 rules) that must PASS `check` on the golden frames.
 def _rev_set(v):
     if isinstance(v, dict):
         for tag, body in v.items():
@@ -407,9 +407,9 @@ def _rev_set(v):
 WIRE_POSITIVE = [
     ("ser_collection_nested", "set items in another order", lambda c: _rev_set(c["value"])),
     ("msg_scalars", "message set items in another order", lambda c: _rev_set(c["value"])),
-    # reference=False: pure §13.3 rules. (With the reference check on, this
+    # reference=False: pure PROTOCOL.md §13.3 rules. (With the reference check on, this
     # one fails on purpose: Dask would have iterated a list, decoding a list.)
-    ("ser_msgpack_tuple", "tuple expected as list (msgpack family, §13.3 rules only)",
+    ("ser_msgpack_tuple", "tuple expected as list (msgpack family, PROTOCOL.md §13.3 rules only)",
      lambda c: c["value"].update({"list": c["value"].pop("tuple")}), False),
     ("ser_msgpack_nested", "list expected as tuple (msgpack family)",
      lambda c: _pairs(c["value"])[0][1].update({"tuple": _pairs(c["value"])[0][1].pop("list")})),

@@ -4,7 +4,7 @@ use crate::error::{Error, Result};
 use crate::msgpack::MsgValue;
 
 // ---------------------------------------------------------------------------
-// Collections (spec §6): every element is serialized on its own.
+// Collections (PROTOCOL.md §6): every element is serialized on its own.
 
 /// A dict key: anything msgpack can carry as a map key that Python hashes.
 pub trait MsgpackKey: Sized {

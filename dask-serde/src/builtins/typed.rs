@@ -1,5 +1,5 @@
 //! Typed numeric arrays: `Vec<T>`, `[T]` and the Bytes-backed [`Array<T>`]
-//! travel as numpy arrays (spec §5.5) without copying.
+//! travel as numpy arrays (PROTOCOL.md §5.5) without copying.
 
 use std::marker::PhantomData;
 

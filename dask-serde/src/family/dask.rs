@@ -1,4 +1,4 @@
-//! The `dask` family (spec §4.1): per-type serializers dispatched on the
+//! The `dask` family (PROTOCOL.md §4.1): per-type serializers dispatched on the
 //! Python class.
 
 use bytes::Bytes;

@@ -1,4 +1,4 @@
-//! The `error` family (spec §4.4).
+//! The `error` family (PROTOCOL.md §4.4).
 
 use bytes::Bytes;
 

@@ -1,4 +1,4 @@
-//! The `msgpack` family (spec §4.3) and the conversions between
+//! The `msgpack` family (PROTOCOL.md §4.3) and the conversions between
 //! [`Value`] and [`MsgValue`] with msgpack-python's semantics.
 
 use bytes::Bytes;

@@ -1,4 +1,4 @@
-//! The `pickle` family (spec §4.2), restricted to a safe subset.
+//! The `pickle` family (PROTOCOL.md §4.2), restricted to a safe subset.
 
 use bytes::Bytes;
 

@@ -211,7 +211,7 @@ pub fn can_dump(value: &Value) -> bool {
 }
 
 /// Reads the pickle of a numpy dtype (the `[1, <pickle>]` form of
-/// structured and void dtypes, spec §5.5): `numpy.dtype(typestr, False,
+/// structured and void dtypes, PROTOCOL.md §5.5): `numpy.dtype(typestr, False,
 /// True)` and its `BUILD` state, interpreted as data. `'='` is the native
 /// byte order; byte-order-free types get `'|'`.
 ///

@@ -19,7 +19,7 @@ pub(super) struct Cut {
     /// `memoryview.itemsize`.
     pub(super) itemsize: usize,
     /// For a memoryview of two or more dimensions, the length of its first
-    /// axis: slicing cuts rows, not items (spec §8's quirk).
+    /// axis: slicing cuts rows, not items (PROTOCOL.md §8's quirk).
     pub(super) rows: Option<usize>,
 }
 

@@ -16,7 +16,7 @@
 //! | `compression` | one entry per output frame (nil, or a codec a serializer already applied) |
 //!
 //! Python cuts in whole **items** of the buffer it holds (a numpy frame is
-//! viewed with the dtype's item size, spec §5.5), so where the cuts fall
+//! viewed with the dtype's item size, PROTOCOL.md §5.5), so where the cuts fall
 //! depends on the header: [`frame_itemsizes`] reproduces Dask's item sizes
 //! from the header alone, and [`split_frames`] reproduces Dask's pieces
 //! byte for byte, including the multi-dimensional `memoryview` quirk.

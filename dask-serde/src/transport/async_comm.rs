@@ -362,11 +362,12 @@ impl AsyncComm {
     /// ```no_run
     /// # use dask_serde::transport::async_comm::AsyncComm;
     /// # use dask_serde::transport::options::CommOptions;
-    /// use dask_serde::message::{dumps, DumpsOptions};
+    /// use dask_serde::message::dumps;
+    /// use dask_serde::SerializeOptions;
     /// use dask_serde::Value;
     /// # async fn run() -> dask_serde::Result<()> {
     /// # let mut comm = AsyncComm::connect("tcp://127.0.0.1:8786", &CommOptions::default()).await?;
-    /// let frames = dumps(&Value::from("ping"), &DumpsOptions::new())?;
+    /// let frames = dumps(&Value::from("ping"), &SerializeOptions::new())?;
     /// comm.write_frames(&frames).await?;
     /// # Ok(())
     /// # }

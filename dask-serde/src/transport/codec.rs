@@ -1,4 +1,4 @@
-//! Dask's TCP message framing (spec §11.2) as a [`tokio_util::codec`]
+//! Dask's TCP message framing (PROTOCOL.md §11.2) as a [`tokio_util::codec`]
 //! [`Decoder`] and [`Encoder`] (feature `tokio`).
 //!
 //! One item is one message: the frames of `protocol.dumps` output, as
@@ -77,7 +77,7 @@ enum State {
     Failed,
 }
 
-/// A [`Decoder`] / [`Encoder`] of Dask TCP messages (spec §11.2): `F`, the
+/// A [`Decoder`] / [`Encoder`] of Dask TCP messages (PROTOCOL.md §11.2): `F`, the
 /// `pack_frames` prelude, the frames.
 ///
 /// Decoding yields `Vec<Bytes>` (the frames of one message, slices of the

@@ -1,4 +1,4 @@
-//! Dask's TCP message framing (spec §11.2): a u64 `F` (size of the first
+//! Dask's TCP message framing (PROTOCOL.md §11.2): a u64 `F` (size of the first
 //! read, ending on a frame boundary), then the `pack_frames` prelude and the
 //! frames.
 
@@ -17,7 +17,7 @@ use crate::pack;
 /// `F` covers the prelude plus the leading frames up to (not including) the
 /// first frame of at least 64 KiB, so that a Python reader fetches the
 /// message and sub-headers in one read and every large buffer into a buffer
-/// of its own (any `F` that ends on a frame boundary is valid, spec §11.2).
+/// of its own (any `F` that ends on a frame boundary is valid, PROTOCOL.md §11.2).
 pub fn message_prefix<B: AsRef<[u8]>>(frames: &[B]) -> Vec<u8> {
     let prelude = 8 + 8 * frames.len();
     let mut first = prelude;

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 /// `">i4"`, `"<M8[ns]"`, `"<U3"`, `"|S5"`, `"|V4"`, `"|O"`). Structured
 /// dtypes carry their fields (name, dtype, byte offset) and sub-array
 /// dtypes their base dtype and shape; both have `dtype.str` `"|V<size>"`
-/// and travel on the wire as a pickle of the dtype (spec §5.5), written
+/// and travel on the wire as a pickle of the dtype (PROTOCOL.md §5.5), written
 /// and read by the safe pickle module without executing anything.
 ///
 /// # Examples
@@ -305,7 +305,7 @@ impl DType {
         }
     }
 
-    /// The item size numpy uses to view this dtype's frame (spec §5.5:
+    /// The item size numpy uses to view this dtype's frame (PROTOCOL.md §5.5:
     /// structured dtypes and dtypes wider than 8 bytes are viewed as
     /// `u{gcd(itemsize, 8)}`); it decides where frame splitting cuts.
     pub fn frame_itemsize(&self) -> usize {

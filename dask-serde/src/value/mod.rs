@@ -13,7 +13,7 @@ use crate::value::ndarray::NdArray;
 ///
 /// This is what [`deserialize_any`](crate::deserialize_any), the message
 /// layer and the CLI work with, and what the canonical JSON notation of the
-/// test vectors (spec §13.3) describes. Typed code (`DaskSerialize` /
+/// test vectors (PROTOCOL.md §13.3) describes. Typed code (`DaskSerialize` /
 /// `DaskDeserialize` implementations) never goes through it.
 ///
 /// Equality follows the canonical comparison: floats compare by value but
@@ -216,7 +216,7 @@ impl Value {
         }
     }
 
-    /// Python's `_is_msgpack_serializable` (spec §7.1): the test
+    /// Python's `_is_msgpack_serializable` (PROTOCOL.md §7.1): the test
     /// `register_generic` uses to put an attribute into `simple`.
     pub fn is_msgpack_serializable(&self) -> bool {
         match self {

@@ -1,4 +1,4 @@
-//! `numpy.ndarray` (spec §5.5): the dynamic n-dimensional array and its
+//! `numpy.ndarray` (PROTOCOL.md §5.5): the dynamic n-dimensional array and its
 //! `dask`-family sub-header.
 
 use std::sync::Arc;

@@ -1,4 +1,4 @@
-//! Messages: `protocol.dumps` / `protocol.loads` (spec §10).
+//! Messages: `protocol.dumps` / `protocol.loads` (PROTOCOL.md §10).
 //!
 //! Frame 0 is the msgpack message; values wrapped as "serialize me"
 //! ([`Value::Serialize`]) become `{"__Serialized__": k}` references to a
@@ -42,7 +42,8 @@ use one_pass::Fallback;
 /// # Examples
 ///
 /// ```
-/// use dask_serde::message::{dumps, loads, SerializeOptions, DeserializeOptions};
+/// use dask_serde::message::{dumps, loads};
+/// use dask_serde::{DeserializeOptions, SerializeOptions};
 /// use dask_serde::{Context, Value};
 ///
 /// let msg = Value::Dict(vec![

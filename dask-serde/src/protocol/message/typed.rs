@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use dask_serde::message::typed::{dumps_typed, loads_typed, ToSerialize};
-//! use dask_serde::message::{SerializeOptions, DeserializeOptions};
+//! use dask_serde::{DeserializeOptions, SerializeOptions};
 //! use dask_serde::Array;
 //! use serde::{Deserialize, Serialize};
 //!

@@ -1,4 +1,4 @@
-//! Dask's comm handshake (spec §11.3), without a socket.
+//! Dask's comm handshake (PROTOCOL.md §11.3), without a socket.
 //!
 //! Both sides write a handshake message as soon as the connection is
 //! established, then read the peer's: `{"compression": codec or None,
@@ -21,7 +21,7 @@ use crate::registry::Registry;
 use crate::transport::options::CommOptions;
 use crate::value::Value;
 
-/// This side's handshake message (spec §11.3).
+/// This side's handshake message (PROTOCOL.md §11.3).
 ///
 /// # Examples
 ///
