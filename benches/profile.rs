@@ -80,7 +80,7 @@ fn w5_framing() -> Box<dyn FnMut()> {
         let mut go = [0u8; 1];
         while s.read_exact(&mut go).is_ok() {
             let ser = a.dask_serialize().expect("serialize");
-            let header = ser.header.to_msgpack().expect("header");
+            let header = ser.header.encode().expect("header");
             let mut frames: Vec<&[u8]> = vec![&header];
             frames.extend(ser.frames.iter().map(|f| f.as_slice()));
             write_message(&mut s, &frames).expect("write");
@@ -91,7 +91,7 @@ fn w5_framing() -> Box<dyn FnMut()> {
     Box::new(move || {
         s.write_all(&[1]).expect("go");
         let frames = read_message(&mut s, &limits).expect("read").expect("message");
-        let header = Header::from_msgpack(&frames[0], &limits).expect("header");
+        let header = Header::decode(&frames[0], &limits).expect("header");
         drop(black_box(
             Array::<f64>::deserialize_from(&header, &frames[1..], &limits).unwrap(),
         ));

@@ -9,7 +9,7 @@
 //!
 //! * `dask-serde (framing)`: `Array::dask_serialize`, the header as msgpack,
 //!   `transport::framing::write_message` / `read_message`,
-//!   `Header::from_msgpack` and zero-copy `Array::<f64>` decoding.
+//!   `Header::decode` and zero-copy `Array::<f64>` decoding.
 //! * `dask-serde (typed message, pooled)`: `message::typed::dumps_typed`
 //!   of `{"op", "data": ToSerialize(array)}` and `loads_typed`, same
 //!   framing, large frames received into a `BufferPool`.
@@ -90,7 +90,7 @@ where
 /// Sends an array at the serialize level (header + frames) over Dask's framing.
 fn send_array(s: &mut TcpStream, a: &Array<f64>) {
     let ser = a.dask_serialize().expect("serialize");
-    let header = ser.header.to_msgpack().expect("header");
+    let header = ser.header.encode().expect("header");
     let mut frames: Vec<&[u8]> = Vec::with_capacity(1 + ser.frames.len());
     frames.push(&header);
     frames.extend(ser.frames.iter().map(|f| f.as_slice()));
@@ -99,7 +99,7 @@ fn send_array(s: &mut TcpStream, a: &Array<f64>) {
 
 /// Decodes a received array zero-copy and checks its length.
 fn check_array(frames: &[dask_serde::bytes::Bytes], limits: &Limits) {
-    let header = Header::from_msgpack(&frames[0], limits).expect("header");
+    let header = Header::decode(&frames[0], limits).expect("header");
     let back = Array::<f64>::deserialize_from(&header, &frames[1..], limits).expect("decode");
     assert_eq!(back.len(), SIZE / 8);
 }

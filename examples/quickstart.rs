@@ -10,7 +10,7 @@ use dask_serde::{
 };
 
 fn show(title: &str, s: &Serialized<'_>) -> Result<(), dask_serde::Error> {
-    let header = s.header.to_msgpack()?;
+    let header = s.header.encode()?;
     println!("== {title}");
     println!("   header: {} bytes of msgpack", header.len());
     for (k, v) in s.header.entries() {

@@ -13,9 +13,9 @@ use proptest::prelude::*;
 
 /// The header's msgpack must equal the encoding of its own tree.
 fn assert_canonical(s: &Serialized<'_>) {
-    let fast = s.header.to_msgpack().unwrap();
+    let fast = s.header.encode().unwrap();
     let tree = Header::from_entries(s.header.entries().to_vec())
-        .to_msgpack()
+        .encode()
         .unwrap();
     assert_eq!(fast, tree);
 }
@@ -27,7 +27,7 @@ fn tree(h: &Header) -> Header {
 
 /// A header decoded from msgpack (what a receiver has): the fast path.
 fn wire(h: &Header) -> Header {
-    Header::from_msgpack(&Bytes::from(h.to_msgpack().unwrap()), &Limits::default()).unwrap()
+    Header::decode(&Bytes::from(h.encode().unwrap()), &Limits::default()).unwrap()
 }
 
 /// Decoding through the fast path and through the tree path agree: equal
@@ -311,11 +311,11 @@ proptest! {
     fn corrupted_headers_agree(pos in 0usize..4096, byte in any::<u8>()) {
         let typed: Vec<Array<f64>> = (1..4).map(|n| Array::from_vec(vec![1.0; n])).collect();
         let s = typed.dask_serialize().unwrap();
-        let mut bytes = s.header.to_msgpack().unwrap();
+        let mut bytes = s.header.encode().unwrap();
         let pos = pos % bytes.len();
         bytes[pos] = byte;
         let frames = s.frame_bytes();
-        if let Ok(h) = Header::from_msgpack(&Bytes::from(bytes), &Limits::default()) {
+        if let Ok(h) = Header::decode(&Bytes::from(bytes), &Limits::default()) {
             let fast: Result<Vec<Array<f64>>, Error> = Vec::dask_deserialize(&h, &frames);
             let slow: Result<Vec<Array<f64>>, Error> = Vec::dask_deserialize(&tree(&h), &frames);
             prop_assert_eq!(fast.map_err(|e| e.to_string()), slow.map_err(|e| e.to_string()));
@@ -438,7 +438,7 @@ fn bytes_collections_take_the_direct_paths() {
     assert_eq!(agree::<Vec<Vec<u8>>>(&s.header, &frames).unwrap(), vecs);
     let s2 = vecs.dask_serialize().unwrap();
     assert_canonical(&s2);
-    assert_eq!(s2.header.to_msgpack().unwrap(), s.header.to_msgpack().unwrap());
+    assert_eq!(s2.header.encode().unwrap(), s.header.encode().unwrap());
 
     // bytearray items: their own class, accepted by every bytes-like type
     let arrays: Vec<ByteArray> = blobs.iter().cloned().map(ByteArray).collect();

@@ -39,7 +39,7 @@ fn decode_all(blob: &[u8]) {
         let _ = deserialize_any(&s.header, &s.frame_bytes(), &strict);
     }
     // the blob as a header on its own, with no frames
-    if let Ok(h) = Header::from_msgpack(&blob, &l) {
+    if let Ok(h) = Header::decode(&blob, &l) {
         let _ = deserialize_any(&h, &[], &DeserializeOptions::new().limits(l));
     }
 }

@@ -106,7 +106,7 @@ fn serialize_bytes_vectors_decode_and_rust_writes_the_same_header() {
         let value = v.value();
         let decoded = deserialize_bytes(&v.blob, &DeserializeOptions::new()).unwrap();
         let frames = unpack_frames(&v.blob, &Limits::default()).unwrap();
-        let py_header = Header::from_msgpack(&frames[0], &Limits::default()).unwrap();
+        let py_header = Header::decode(&frames[0], &Limits::default()).unwrap();
         check_decoded(&decoded, &value, &py_header).unwrap_or_else(|e| panic!("{name}: {e}"));
         assert_eq!(
             header_keys(&py_header)[4..],
@@ -141,7 +141,7 @@ fn message_vector_payload_decompresses_and_merges() {
     // was split into 16 000-byte pieces, then each big piece lz4-compressed
     let v = vector("msg_serialized_lz4_split");
     let frames = unpack_frames(&v.blob, &Limits::default()).unwrap();
-    let sub = Header::from_msgpack(&frames[1], &Limits::default()).unwrap();
+    let sub = Header::decode(&frames[1], &Limits::default()).unwrap();
     let codecs = sub.compression().unwrap().unwrap();
     assert_eq!(codecs, [Some("lz4".to_owned()), Some("lz4".to_owned()), None]);
     let payload = frames[2..2 + codecs.len()].to_vec();
@@ -248,7 +248,7 @@ fn rust_decodes_dask_serialize_bytes_with_every_codec() {
                 }
                 let blob = Bytes::from(py.encode(&ser_doc(&value, params)).unwrap());
                 let frames = unpack_frames(&blob, &Limits::default()).unwrap();
-                let header = Header::from_msgpack(&frames[0], &Limits::default()).unwrap();
+                let header = Header::decode(&frames[0], &Limits::default()).unwrap();
                 if label == "zeros-f8" {
                     assert_eq!(header.compression().unwrap().unwrap()[0].as_deref(), Some(codec));
                 }
@@ -429,9 +429,9 @@ fn int_map_keys_in_a_serialize_bytes_header_fail_on_both_sides() {
     )
     .unwrap();
     let frames = unpack_frames(&Bytes::from(blob), &Limits::default()).unwrap();
-    let mut header = Header::from_msgpack(&frames[0], &Limits::default()).unwrap();
+    let mut header = Header::decode(&frames[0], &Limits::default()).unwrap();
     header.insert("extra", MsgValue::Map(vec![(MsgValue::from(1), MsgValue::Nil)]));
-    let head = header.to_msgpack().unwrap();
+    let head = header.encode().unwrap();
     let bad = pack_frames(&[head.as_slice(), &frames[1]]);
     let e = deserialize_bytes(&Bytes::from(bad.clone()), &DeserializeOptions::new()).unwrap_err();
     assert!(
@@ -575,7 +575,7 @@ fn malformed_split_keys_are_errors() {
     }
     h.insert("compression", MsgValue::Array(vec![MsgValue::Nil, MsgValue::Nil]));
     h.insert("count", 2);
-    let head = h.to_msgpack().unwrap();
+    let head = h.encode().unwrap();
     let blob = pack_frames(&[head.as_slice(), b"abcd", b"ef"]);
     assert!(matches!(
         deserialize_bytes(&Bytes::from(blob), &DeserializeOptions::new()),
@@ -592,9 +592,9 @@ fn malformed_serialize_bytes_blobs_are_errors() {
     )
     .unwrap();
     let frames = unpack_frames(&Bytes::from(good.clone()), &Limits::default()).unwrap();
-    let header = Header::from_msgpack(&frames[0], &Limits::default()).unwrap();
+    let header = Header::decode(&frames[0], &Limits::default()).unwrap();
     let rebuild = |h: &Header, payload: &[&[u8]]| {
-        let head = h.to_msgpack().unwrap();
+        let head = h.encode().unwrap();
         let mut parts: Vec<&[u8]> = vec![&head];
         parts.extend_from_slice(payload);
         Bytes::from(pack_frames(&parts))

@@ -117,7 +117,7 @@ fn compressed_and_split_payloads() {
     };
     let opts = SerializeOptions::new().frame_split_size(200_000); // "auto" compression: lz4
     let frames = dumps_typed(&big, &opts).unwrap();
-    let sub = dask_serde::Header::from_msgpack(&frames[1], &Limits::default()).unwrap();
+    let sub = dask_serde::Header::decode(&frames[1], &Limits::default()).unwrap();
     assert_eq!(
         sub.get("split-num-sub-frames").unwrap().as_array().unwrap()[0].as_int(),
         Some(4)

@@ -29,8 +29,7 @@ pub fn decode(data: &[u8], message: bool, deserializers: Option<Vec<String>>) ->
         let (first, rest) = frames
             .split_first()
             .ok_or("no header frame (the file holds 0 frames)")?;
-        let header =
-            Header::from_msgpack(first, &limits).map_err(|e| format!("frame 0 is not a header: {e}"))?;
+        let header = Header::decode(first, &limits).map_err(|e| format!("frame 0 is not a header: {e}"))?;
         let rest = decompress_frames(
             header.compression().map_err(err)?.as_deref(),
             rest.to_vec(),

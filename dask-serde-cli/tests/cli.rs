@@ -310,9 +310,9 @@ fn malformed_input_is_a_clean_error() {
     // a sub-header claiming more frames than the message has
     let bad_count = {
         let frames = dask_serde::pack::unpack_frames(&Bytes::from(msg.clone()), &Default::default()).unwrap();
-        let mut h = dask_serde::Header::from_msgpack(&frames[1], &Default::default()).unwrap();
+        let mut h = dask_serde::Header::decode(&frames[1], &Default::default()).unwrap();
         h.insert("num-sub-frames", 99u64);
-        let h = h.to_msgpack().unwrap();
+        let h = h.encode().unwrap();
         pack_frames(&[&frames[0][..], &h[..], &frames[2][..]])
     };
     let cases: Vec<(&str, Vec<&str>, Vec<u8>)> = vec![

@@ -23,7 +23,7 @@ use crate::msgpack::MsgValue;
 /// let mut h = Header::new();
 /// h.insert("serializer", "msgpack");
 /// assert_eq!(h.serializer(), Some("msgpack"));
-/// let bytes = h.to_msgpack()?;
+/// let bytes = h.encode()?;
 /// assert_eq!(bytes[0], 0x81); // a one-entry map
 /// # Ok::<(), dask_serde::Error>(())
 /// ```
@@ -253,19 +253,19 @@ impl Header {
     /// # Errors
     ///
     /// A value msgpack cannot carry (see [`MsgValue::encode`]).
-    pub fn to_msgpack(&self) -> Result<Vec<u8>> {
+    pub fn encode(&self) -> Result<Vec<u8>> {
         let mut out = Vec::new();
-        self.write_msgpack(&mut out)?;
+        self.write(&mut out)?;
         Ok(out)
     }
 
     /// Appends the header's msgpack encoding to `out` (what
-    /// [`Header::to_msgpack`] returns).
+    /// [`Header::encode`] returns).
     ///
     /// # Errors
     ///
     /// A value msgpack cannot carry (see [`MsgValue::encode`]).
-    pub fn write_msgpack(&self, out: &mut Vec<u8>) -> Result<()> {
+    pub fn write(&self, out: &mut Vec<u8>) -> Result<()> {
         if let Repr::Encoded {
             bytes,
             canonical: true,
@@ -297,7 +297,7 @@ impl Header {
     ///
     /// Malformed msgpack, nesting beyond `limits`, or a value that is not a
     /// map.
-    pub fn from_msgpack(bytes: &Bytes, limits: &Limits) -> Result<Self> {
+    pub fn decode(bytes: &Bytes, limits: &Limits) -> Result<Self> {
         if crate::msgpack::is_valid_map(bytes, limits.max_depth) {
             return Ok(Header {
                 repr: Repr::Encoded {
@@ -402,13 +402,13 @@ mod tests {
     #[test]
     fn an_encoded_header_behaves_like_its_tree() {
         let t = tree();
-        let e = Header::from_canonical(Bytes::from(t.to_msgpack().unwrap()));
+        let e = Header::from_canonical(Bytes::from(t.encode().unwrap()));
         assert_eq!(e, t);
         assert_eq!(e.get("n"), Some(&MsgValue::Int(300)));
         assert_eq!(e.serializer(), Some("dask"));
         assert!(e.contains_key("b") && !e.contains_key("zz"));
         assert_eq!(e.len(), 3);
-        assert_eq!(e.to_msgpack().unwrap(), t.to_msgpack().unwrap());
+        assert_eq!(e.encode().unwrap(), t.encode().unwrap());
         assert_eq!(e.clone().into_entries(), t.clone().into_entries());
         // changing it drops the encoding: the bytes follow the change
         let mut m = e.clone();
@@ -420,7 +420,7 @@ mod tests {
         want.insert("new", "v");
         want.remove("b");
         assert_eq!(m, want);
-        assert_eq!(m.to_msgpack().unwrap(), want.to_msgpack().unwrap());
+        assert_eq!(m.encode().unwrap(), want.encode().unwrap());
         assert!(m.encoded().is_none());
     }
 
@@ -429,10 +429,10 @@ mod tests {
         // {"k": 1} with the key as str8 and the value as uint16: valid but
         // not what Python's msgpack writes
         let odd = Bytes::from_static(&[0x81, 0xd9, 0x01, b'k', 0xcd, 0x00, 0x01]);
-        let h = Header::from_msgpack(&odd, &Limits::default()).unwrap();
+        let h = Header::decode(&odd, &Limits::default()).unwrap();
         assert_eq!(h.encoded(), Some(&odd[..]));
         assert_eq!(h.get("k"), Some(&MsgValue::Int(1)));
-        assert_eq!(h.to_msgpack().unwrap(), vec![0x81, 0xa1, b'k', 0x01]);
-        assert!(Header::from_msgpack(&Bytes::from_static(&[0x91, 0x01]), &Limits::default()).is_err());
+        assert_eq!(h.encode().unwrap(), vec![0x81, 0xa1, b'k', 0x01]);
+        assert!(Header::decode(&Bytes::from_static(&[0x91, 0x01]), &Limits::default()).is_err());
     }
 }

@@ -219,7 +219,7 @@ impl Value {
                 body.insert("kind".into(), Json::String(kind.into()));
                 body.insert(
                     "header".into(),
-                    Json::String(o.header.to_msgpack().map(|h| to_hex(&h)).unwrap_or_default()),
+                    Json::String(o.header.encode().map(|h| to_hex(&h)).unwrap_or_default()),
                 );
                 body.insert(
                     "frames".into(),

@@ -74,7 +74,7 @@ pub(crate) fn read_payload(
     let sub = frames
         .get(k)
         .ok_or_else(|| Error::frames(format!("{what} {k} points past the {} frames", frames.len())))?;
-    let header = Header::from_msgpack(sub, limits)?;
+    let header = Header::decode(sub, limits)?;
     let n = match header.get("num-sub-frames") {
         Some(v) => as_index(v, "num-sub-frames")?,
         None => {

@@ -56,7 +56,7 @@ impl<'a> Serialized<'a> {
     ///
     /// The header cannot be encoded as msgpack.
     pub fn to_packed(&self) -> Result<Vec<u8>> {
-        let header = self.header.to_msgpack()?;
+        let header = self.header.encode()?;
         let mut parts: Vec<&[u8]> = Vec::with_capacity(self.frames.len() + 1);
         parts.push(&header);
         parts.extend(self.frames.iter().map(|f| f.as_slice()));
@@ -79,7 +79,7 @@ impl OwnedSerialized {
             return Err(crate::Error::frames("no header frame"));
         }
         let rest = frames.split_off(1);
-        let header = Header::from_msgpack(&frames[0], limits)?;
+        let header = Header::decode(&frames[0], limits)?;
         Ok(Serialized {
             header,
             frames: rest.into_iter().map(Frame::Shared).collect(),

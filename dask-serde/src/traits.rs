@@ -56,7 +56,7 @@ pub trait DaskSerialize {
     /// A value that cannot be encoded.
     #[doc(hidden)]
     fn __serialize_raw<'a>(&'a self, frames: &mut Vec<Frame<'a>>, out: &mut Vec<u8>) -> Result<()> {
-        self.serialize_into(frames)?.write_msgpack(out)
+        self.serialize_into(frames)?.write(out)
     }
 
     /// Serializes into a header and frames, as Python's

@@ -13,7 +13,7 @@ use crate::msgpack::MsgValue;
 use crate::msgpack::RawCursor;
 use crate::pytype::{dask_header, PyType};
 
-use super::expect::*;
+use super::expect::expect_dask;
 use crate::traits::{DaskDeserialize, DaskSerialize};
 
 fn bytes_header(class: PyType) -> Header {
@@ -32,7 +32,7 @@ fn bytes_header_msgpack(bytearray: bool) -> &'static [u8] {
     } else {
         (&BYTES, PyType::bytes)
     };
-    cell.get_or_init(|| bytes_header(class()).to_msgpack().unwrap_or_default())
+    cell.get_or_init(|| bytes_header(class()).encode().unwrap_or_default())
 }
 
 /// A bytes-like item of a collection: its constant header, written as is.
@@ -49,7 +49,7 @@ fn serialize_bytes_raw<'a>(
         } else {
             PyType::bytes()
         })
-        .write_msgpack(out)?;
+        .write(out)?;
     } else {
         out.extend_from_slice(header);
     }

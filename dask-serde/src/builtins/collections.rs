@@ -14,7 +14,9 @@ use crate::limits::Limits;
 use crate::msgpack::MsgValue;
 
 use super::keys::MsgpackKey;
-use crate::collection::*;
+use crate::collection::{
+    collection_header, collection_items, expect_kind, seq_one_frame, serialize_seq, SeqWriter, SEQ_KINDS,
+};
 use crate::traits::{DaskDeserialize, DaskSerialize};
 
 /// A list of dask-serializable values.

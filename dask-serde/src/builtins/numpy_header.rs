@@ -28,12 +28,18 @@ pub(crate) fn encode_with(
     pickle_protocol: Option<u8>,
 ) -> Result<(MsgValue, Vec<Frame<'static>>)> {
     if a.objects.is_some() {
-        let pickle = crate::pickle::dumps(&Value::from(a.clone()), pickle_protocol.unwrap_or(5))?;
+        let pickle = crate::pickle::dumps(
+            &Value::from(a.clone()),
+            pickle_protocol.unwrap_or(crate::pickle::HIGHEST_PROTOCOL),
+        )?;
         let sub = MsgValue::Map(vec![("pickle".into(), MsgValue::Bool(true))]);
         return Ok((sub, vec![Frame::from(pickle)]));
     }
     let dtype_header = if a.dtype.needs_pickle() {
-        let p = crate::pickle::dump_dtype(&a.dtype, pickle_protocol.unwrap_or(4))?;
+        let p = crate::pickle::dump_dtype(
+            &a.dtype,
+            pickle_protocol.unwrap_or(crate::pickle::DEFAULT_PROTOCOL),
+        )?;
         MsgValue::Array(vec![MsgValue::Int(1), MsgValue::Bin(Bytes::from(p))])
     } else {
         MsgValue::Array(vec![MsgValue::Int(0), MsgValue::from(a.dtype.str())])

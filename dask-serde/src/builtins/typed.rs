@@ -200,7 +200,7 @@ fn serialize_slice_raw<'a, T: Element>(
             true,
         )?
     {
-        return serialize_slice(items, frames).write_msgpack(out);
+        return serialize_slice(items, frames).write(out);
     }
     frames.push(Frame::Borrowed(T::as_bytes(items)));
     Ok(())
@@ -700,7 +700,7 @@ impl DaskSerialize for NdArray {
                 frames.push(frame);
                 Ok(())
             }
-            None => self.serialize_into(frames)?.write_msgpack(out),
+            None => self.serialize_into(frames)?.write(out),
         }
     }
 }

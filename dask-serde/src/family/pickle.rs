@@ -37,7 +37,10 @@ impl Family for PickleFamily {
         if !pk::can_dump(value) {
             return Ok(None);
         }
-        let protocol = cx.context.and_then(|c| c.pickle_protocol()).unwrap_or(5);
+        let protocol = cx
+            .context
+            .and_then(|c| c.pickle_protocol())
+            .unwrap_or(crate::pickle::HIGHEST_PROTOCOL);
         if !(2..=5).contains(&protocol) {
             return Err(Error::Encode(format!("unsupported pickle protocol {protocol}")));
         }

@@ -7,13 +7,17 @@ use std::hash::BuildHasher;
 
 use bytes::Bytes;
 
+use super::header_values::{FromMsgpack, MsgpackListItem, ToMsgpack};
+use super::placement::{
+    complex_elem, simple_elem, DeserializeElem, DeserializeField, SerializeElem, SerializeField,
+};
+use super::reader::FieldValue;
+use super::writer::FieldWriter;
 use crate::builtins::bytes::ByteArray;
 use crate::builtins::typed::{Array, Element};
 use crate::error::Result;
 use crate::msgpack::MsgValue;
 use crate::value::ndarray::NdArray;
-
-use super::{header_values::*, placement::*, reader::*, writer::*};
 
 macro_rules! simple_field {
     ($($t:ty),*) => {$(

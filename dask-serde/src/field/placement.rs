@@ -2,11 +2,12 @@
 //! ([`SerializeField`] / [`DeserializeField`]) and how the items of its
 //! lists and maps go ([`SerializeElem`] / [`DeserializeElem`]).
 
+use super::header_values::{expected, FromMsgpack, MsgpackListItem, ToMsgpack};
+use super::reader::FieldValue;
+use super::writer::FieldWriter;
 use crate::error::Result;
 use crate::msgpack::MsgValue;
 use crate::traits::{DaskDeserialize, DaskSerialize};
-
-use super::{header_values::*, reader::*, writer::*};
 
 // Placement
 

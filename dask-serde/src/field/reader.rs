@@ -3,14 +3,13 @@
 
 use bytes::Bytes;
 
+use super::header_values::{expected, FromMsgpack};
 use crate::error::{Error, Result};
 use crate::header::{as_index, Header, MsgExt};
 use crate::limits::Limits;
 use crate::msgpack::MsgValue;
 use crate::pytype::PyType;
 use crate::traits::DaskDeserialize;
-
-use super::header_values::*;
 
 // Reading fields
 

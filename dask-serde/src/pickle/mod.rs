@@ -118,6 +118,15 @@ mod op;
 mod read;
 mod write;
 
+/// Python's `pickle.HIGHEST_PROTOCOL` (3.11): what Dask uses for the
+/// `pickle` family, object arrays and the comm handshake's offer.
+pub const HIGHEST_PROTOCOL: u8 = 5;
+
+/// Python's `pickle.DEFAULT_PROTOCOL` (3.11): what a plain
+/// `pickle.dumps(x)` writes, e.g. the dtype pickle of Dask's numpy
+/// serializer.
+pub const DEFAULT_PROTOCOL: u8 = 4;
+
 use bytes::Bytes;
 
 use crate::error::Result;

@@ -105,7 +105,7 @@ pub fn serialize_bytes_with(registry: &Registry, value: &Value, opts: &Serialize
         header.insert("compression", MsgValue::Array(codecs));
     }
     header.insert("count", frames.len());
-    let head = header.to_msgpack()?;
+    let head = header.encode()?;
     let mut parts: Vec<&[u8]> = Vec::with_capacity(frames.len() + 1);
     parts.push(&head);
     parts.extend(frames.iter().map(|f| f.as_slice()));

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use crate::limits::Limits;
+use crate::options::DEFAULT_SERIALIZERS;
+use crate::split::DEFAULT_SPLIT_SIZE;
 
 /// Settings of a comm.
 ///
@@ -42,11 +44,11 @@ impl Default for CommOptions {
     fn default() -> Self {
         CommOptions {
             compression: None,
-            pickle_protocol: 5,
-            serializers: vec!["dask".into(), "pickle".into()],
+            pickle_protocol: crate::pickle::HIGHEST_PROTOCOL,
+            serializers: DEFAULT_SERIALIZERS.iter().map(|s| (*s).to_owned()).collect(),
             deserializers: None,
             limits: Limits::default(),
-            frame_split_size: 64 << 20,
+            frame_split_size: DEFAULT_SPLIT_SIZE,
             timeout: Some(Duration::from_secs(30)),
         }
     }

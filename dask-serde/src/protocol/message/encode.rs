@@ -77,7 +77,7 @@ pub(crate) fn push_serialized(
         ),
     );
     header.insert("num-sub-frames", frames.len());
-    out.push(Bytes::from(header.to_msgpack()?));
+    out.push(Bytes::from(header.encode()?));
     out.extend(frames);
     Ok(offset)
 }
@@ -322,7 +322,7 @@ impl Encoder<'_> {
         let offset = self.frames.len();
         let mut header = o.header.clone();
         header.insert("num-sub-frames", o.frames.len());
-        self.frames.push(Bytes::from(header.to_msgpack()?));
+        self.frames.push(Bytes::from(header.encode()?));
         self.frames.extend(o.frames.iter().cloned());
         Ok(offset)
     }
@@ -345,7 +345,7 @@ impl Encoder<'_> {
             ("compression".into(), MsgValue::Array(compression)),
             ("num-sub-frames".into(), MsgValue::from(frames.len())),
         ]);
-        self.frames.push(Bytes::from(header.to_msgpack()?));
+        self.frames.push(Bytes::from(header.encode()?));
         self.frames.extend(frames);
         Ok(offset)
     }

@@ -88,7 +88,9 @@ pub fn negotiate(opts: &CommOptions, theirs: Value) -> Result<Handshake> {
         None
     };
     let pickle_protocol = match protocol {
-        Value::Int(p) => u8::try_from(*p).unwrap_or(5).min(opts.pickle_protocol),
+        Value::Int(p) => u8::try_from(*p)
+            .unwrap_or(crate::pickle::HIGHEST_PROTOCOL)
+            .min(opts.pickle_protocol),
         _ => opts.pickle_protocol,
     };
     Ok(Handshake {
