@@ -193,6 +193,12 @@ pub(crate) mod fixed {
         (m < 0x80).then_some(m)
     }
 
+    /// `nil` (`0xc0`).
+    #[inline(always)]
+    pub(crate) fn nil(m: u8) -> bool {
+        m == 0xc0
+    }
+
     /// `false` (`0xc2`) or `true` (`0xc3`).
     #[inline(always)]
     pub(crate) fn bool(m: u8) -> Option<bool> {
@@ -295,6 +301,9 @@ mod tests {
             if let Some(v) = fixed::uint(m) {
                 assert_eq!(full, Some(Head::Int(i128::from(v))));
             }
+            if fixed::nil(m) {
+                assert_eq!(full, Some(Head::Nil));
+            }
             if let Some(b) = fixed::bool(m) {
                 assert_eq!(full, Some(Head::Bool(b)));
             }
@@ -308,6 +317,7 @@ mod tests {
                 assert_eq!(full, Some(Head::Map { len }));
             }
             let fixed_forms = [
+                fixed::nil(m),
                 fixed::uint(m).is_some(),
                 fixed::bool(m).is_some(),
                 fixed::str_len(m).is_some(),

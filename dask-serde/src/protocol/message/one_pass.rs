@@ -3,7 +3,7 @@
 
 use bytes::Bytes;
 
-use crate::msgpack::head::{head, Head};
+use crate::msgpack::head::{fixed, head, Head};
 use crate::value::Value;
 
 use super::decode::{classify, is_special_key, Decoder, Special};
@@ -40,6 +40,36 @@ impl Cursor<'_> {
     /// invalid UTF-8 are the reference path's to report.
     #[inline(always)]
     fn scalar(&mut self, slot: &mut Value) -> OnePassResult<Option<Open>> {
+        // the one-byte forms most messages are made of, tested first (the
+        // shortcuts of the marker decoder, so no marker is decoded here)
+        let m = *self.bytes.get(self.pos).ok_or(Fallback)?;
+        let v = if let Some(n) = fixed::str_len(m) {
+            let start = self.pos + 1;
+            let raw = self.bytes.get(start..start + n).ok_or(Fallback)?;
+            self.pos = start + n;
+            Value::Str(std::str::from_utf8(raw).map_err(|_| Fallback)?.to_owned())
+        } else if let Some(i) = fixed::uint(m) {
+            self.pos += 1;
+            Value::Int(i128::from(i))
+        } else if let Some(len) = fixed::map_len(m) {
+            self.pos += 1;
+            return Ok(Some(Open::Map(len)));
+        } else if let Some(len) = fixed::array_len(m) {
+            self.pos += 1;
+            return Ok(Some(Open::Array(len)));
+        } else if fixed::nil(m) {
+            self.pos += 1;
+            Value::None
+        } else {
+            return self.other(slot);
+        };
+        put(slot, v);
+        Ok(None)
+    }
+
+    /// Every other form, through the marker decoder.
+    #[inline(never)]
+    fn other(&mut self, slot: &mut Value) -> OnePassResult<Option<Open>> {
         let (h, next) = head(self.bytes, self.pos).map_err(|_| Fallback)?;
         self.pos = next;
         let v = match h {

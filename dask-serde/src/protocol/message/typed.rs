@@ -62,7 +62,9 @@ struct EncodeState {
     /// first payload
     frames: Vec<Bytes>,
     /// [`SerializeOptions::compression`].
-    explicit: Option<CompressionOptions>,
+    /// (boxed: the state is moved into a thread-local on every call, and
+    /// explicit compression options are rare)
+    explicit: Option<Box<CompressionOptions>>,
     /// The context's `compression` entry (see [`SerializeOptions::context`]).
     codec: Option<Option<String>>,
     frame_split_size: Option<usize>,
@@ -107,7 +109,7 @@ pub fn dumps_typed<T: Serialize + ?Sized>(msg: &T, opts: &SerializeOptions) -> R
             .as_ref()
             .and_then(crate::context::Context::compression)
             .map(|c| c.map(str::to_owned)),
-        explicit: opts.compression.clone(),
+        explicit: opts.compression.clone().map(Box::new),
         frame_split_size: opts.frame_split_size,
     };
     let previous = ENCODE.with(|c| c.borrow_mut().replace(state));
@@ -165,7 +167,7 @@ impl<T: DaskSerialize> Serialize for ToSerialize<T> {
                 })?;
                 let s = self.0.dask_serialize()?;
                 let compression = resolve_compression(
-                    state.explicit.as_ref(),
+                    state.explicit.as_deref(),
                     state.codec.as_ref().map(|c| c.as_deref()),
                 );
                 if state.frames.is_empty() {
