@@ -106,6 +106,7 @@ pub(crate) fn encode_with(
 /// msgpack: appends the whole `dask`-family header to `out`, byte for
 /// byte what encoding its tree gives, and returns the frame. `None`
 /// (nothing written) when the general path is needed.
+#[inline]
 pub(crate) fn header_fast<'a>(a: &'a NdArray, out: &mut Vec<u8>) -> Result<Option<Frame<'a>>> {
     if a.objects.is_some()
         || a.dtype.needs_pickle()
