@@ -13,8 +13,13 @@ the crate root are followed to their defining module), and prints:
   layer table below (the layers of docs/ARCHITECTURE.md);
 * the non-test line count of each file above 800 lines.
 
-Usage: python3 scripts/imports.py [--edges] [--src DIR]
-Exit status is 0; this is a report, not a check.
+Usage: python3 scripts/imports.py [--edges] [--check] [--src DIR]
+
+Without --check the exit status is 0 (a report). With --check (run by
+scripts/test.sh) it is 1 when the structure of docs/ARCHITECTURE.md is
+broken: an upward import, an import circle across folders other than the
+families <-> registry recursion, a file over 800 non-test lines, or
+`impl Registry` outside registry.rs.
 """
 from __future__ import annotations
 
@@ -259,6 +264,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--src", default=str(Path(__file__).resolve().parent.parent / "dask-serde" / "src"))
     ap.add_argument("--edges", action="store_true", help="print every edge")
+    ap.add_argument("--check", action="store_true", help="exit 1 if the layering rules are broken")
     args = ap.parse_args()
     src = Path(args.src)
     files = sorted(src.rglob("*.rs"))
@@ -340,9 +346,28 @@ def main() -> None:
     if not big:
         print("none")
     print("\n== files defining or extending `impl Registry`")
+    registry_impls = []
     for f in files:
         if re.search(r"^\s*impl(<[^>]*>)?\s+Registry\b", strip(f.read_text()), flags=re.M):
+            registry_impls.append(str(f.relative_to(src)))
             print(f.relative_to(src))
+
+    if args.check:
+        allowed_circle = {"family", "generic", "registry"}
+        problems = []
+        problems += [f"upward import: {u}" for u in up]
+        for c in comps:
+            tops = {m.split("::")[0] for m in c}
+            if len(tops) > 1 and not tops <= allowed_circle:
+                problems.append(f"import circle across folders: {', '.join(c)}")
+        problems += [f"file over 800 non-test lines: {f} ({n})" for n, f in big]
+        problems += [f"impl Registry outside registry.rs: {f}" for f in registry_impls if f != "registry.rs"]
+        if problems:
+            print("\n== check failed")
+            for p in problems:
+                print(p)
+            sys.exit(1)
+        print("\n== check passed")
 
 
 if __name__ == "__main__":

@@ -2,10 +2,11 @@
 # The whole test suite, exactly as CI runs it (.ci/run calls this script).
 #
 #   1. makes the Python venv with pinned distributed==2026.8.0 (if missing)
-#   2. cargo fmt --check
-#   3. cargo clippy --all-targets -D warnings
-#   4. every test, including interop against real Python Dask
-#   5. cargo doc with warnings denied
+#   2. the layering of docs/ARCHITECTURE.md (scripts/imports.py --check)
+#   3. cargo fmt --check
+#   4. cargo clippy --all-targets -D warnings
+#   5. every test, including interop against real Python Dask
+#   6. cargo bench --no-run, cargo doc with warnings denied
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -15,6 +16,11 @@ step "Python venv (real Dask for the interop tests)"
 DASK_SERDE_PYTHON="$(bash scripts/setup-python.sh)"
 export DASK_SERDE_PYTHON
 echo "using $DASK_SERDE_PYTHON"
+
+step "layering (scripts/imports.py --check)"
+mkdir -p target
+python3 scripts/imports.py --check > target/imports.txt || { cat target/imports.txt; exit 1; }
+tail -n 1 target/imports.txt
 
 step "cargo fmt --check"
 cargo fmt --all --check
