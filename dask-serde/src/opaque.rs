@@ -2,10 +2,11 @@
 //! undecoded (`keep_serialized`), with the helpers that locate a payload in a
 //! message's frames and undo its compression and splitting.
 //!
-//! They sit beside [`Serialized`](crate::Serialized) in the value layer: a
-//! [`Value::Opaque`](crate::Value::Opaque) holds one, and decoding one into a
-//! typed value needs only the typed traits, [`decompress_frames`] and
-//! [`merge_frames`].
+//! An opaque payload is a [`Serialized`](crate::Serialized) value with its
+//! kind. It sits in the value layer, beside the
+//! [`Value::Opaque`](crate::Value::Opaque) that holds it; decoding one into
+//! a typed value needs only the typed traits, [`decompress_frames`] and
+//! [`merge_frames`], all below it.
 
 use bytes::Bytes;
 

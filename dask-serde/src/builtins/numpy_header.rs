@@ -227,15 +227,7 @@ pub(crate) fn decode(sub: &MsgValue, frames: &[Bytes], limits: &crate::limits::L
         _ => return Err(Error::header("sub-header.writeable", "expected [bool]")),
     };
     check_extent(dtype.itemsize(), &shape, &strides, 0, frame.len())?;
-    Ok(NdArray {
-        dtype,
-        shape,
-        strides,
-        offset: 0,
-        data: frame,
-        writeable,
-        objects: None,
-    })
+    Ok(NdArray::view_parts(dtype, shape, strides, frame, writeable))
 }
 
 /// Writes the `dask`-family header of a numpy array sent as one raw frame

@@ -298,7 +298,8 @@ impl NdArray {
         }
     }
 
-    /// A view of `frame` from parts [`NdArray::view_fits`] accepted.
+    /// A view of `frame` from parts whose extent was checked against it
+    /// ([`NdArray::view_fits`] or `check_extent`).
     #[inline(always)]
     pub(crate) fn view_parts(
         dtype: DType,
