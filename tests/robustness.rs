@@ -192,6 +192,11 @@ fn ndarray_extents_are_validated() {
         (&[4], &[-8], 32),                 // negative stride from offset 0
         (&[3, 4], &[1 << 60, 8], 64),      // huge stride
         (&[1 << 62, 1 << 62], &[8, 8], 8), // overflowing shape
+        // zero strides: the extent is one item, but the element count is
+        // beyond what any array can hold (numpy: "array is too big")
+        (&[u64::MAX as i128], &[0], 8),
+        (&[1 << 32, 1 << 32], &[0, 0], 8),
+        (&[1 << 61, 2], &[0, 0], 8), // 2**62 items of 8 bytes
     ];
     for (shape, strides, len) in cases {
         let sub = MsgValue::Map(vec![
@@ -216,6 +221,31 @@ fn ndarray_extents_are_validated() {
             matches!(err, dask_serde::Error::Frames(_)),
             "{shape:?} {strides:?}: {err}"
         );
+    }
+}
+
+/// A broadcast view is an array like any other: its element count and the
+/// bytes of its elements must fit `isize`, so `size()` and the conversions
+/// that multiply it by the item size never overflow.
+#[test]
+fn broadcast_views_must_fit_isize() {
+    use dask_serde::NdArray;
+    let one = NdArray::from_c_order("<f8", vec![1], Bytes::from(vec![0u8; 8])).unwrap();
+    let fine = one.broadcast_to(&[1 << 20, 3]).unwrap();
+    assert_eq!(fine.size(), 3 << 20);
+    assert_eq!(fine.strides(), &[0, 0]);
+    for shape in [&[usize::MAX][..], &[1 << 32, 1 << 32], &[1 << 60, 8]] {
+        let err = one.broadcast_to(shape).unwrap_err();
+        assert!(err.to_string().contains("array is too big"), "{shape:?}: {err}");
+        let err = NdArray::new(
+            "<f8",
+            shape.to_vec(),
+            vec![0; shape.len()],
+            0,
+            Bytes::from(vec![0u8; 8]),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("array is too big"), "{shape:?}: {err}");
     }
 }
 

@@ -8,6 +8,7 @@ use std::process::{Command, Output, Stdio};
 
 use dask_serde::bytes::Bytes;
 use dask_serde::pack::pack_frames;
+use dask_serde::MsgValue;
 use serde_json::Value as Json;
 
 fn bin() -> Command {
@@ -315,7 +316,32 @@ fn malformed_input_is_a_clean_error() {
         let h = h.encode().unwrap();
         pack_frames(&[&frames[0][..], &h[..], &frames[2][..]])
     };
+    // a numpy header whose zero-stride shape holds more items than any array
+    // can (it once panicked with `capacity overflow`, or printed "data": ""
+    // when the product wrapped)
+    let too_big = |shape: Vec<MsgValue>| {
+        let sub = MsgValue::Map(vec![
+            ("dtype".into(), MsgValue::Array(vec![0.into(), "|u1".into()])),
+            ("strides".into(), MsgValue::Array(vec![0.into(); shape.len()])),
+            ("shape".into(), MsgValue::Array(shape)),
+            ("writeable".into(), MsgValue::Array(vec![true.into()])),
+        ]);
+        let h = dask_serde::family::dask::dask_header(sub, &dask_serde::PyType::ndarray());
+        pack_frames(&[&h.encode().unwrap()[..], &b"x"[..]])
+    };
+    let shape_max = too_big(vec![MsgValue::from(u64::MAX)]);
+    let shape_wraps = too_big(vec![MsgValue::from(1u64 << 32), MsgValue::from(1u64 << 32)]);
     let cases: Vec<(&str, Vec<&str>, Vec<u8>)> = vec![
+        (
+            "zero-stride shape of 2**64-1 items",
+            vec!["decode", "-"],
+            shape_max,
+        ),
+        (
+            "zero-stride shape whose product wraps",
+            vec!["decode", "-"],
+            shape_wraps,
+        ),
         ("empty input", vec!["decode", "-"], vec![]),
         ("truncated prelude", vec!["decode", "-"], hello[..12].to_vec()),
         (

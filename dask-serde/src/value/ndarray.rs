@@ -158,7 +158,8 @@ impl NdArray {
     pub fn offset(&self) -> usize {
         self.offset
     }
-    /// Number of elements.
+    /// Number of elements (never overflows: every constructor checks that
+    /// the elements' bytes fit `isize`, numpy's limit).
     pub fn size(&self) -> usize {
         self.shape.iter().product()
     }
@@ -274,6 +275,13 @@ impl NdArray {
                 )));
             }
         }
+        check_extent(
+            self.dtype.itemsize(),
+            shape,
+            &strides,
+            self.offset,
+            self.data.len(),
+        )?;
         Ok(NdArray {
             dtype: self.dtype.clone(),
             shape: shape.into(),
@@ -419,6 +427,20 @@ pub(crate) fn check_extent(
     let mut size: u128 = 1;
     for d in shape {
         size = size.checked_mul(*d as u128).ok_or_else(overflow)?;
+    }
+    // numpy's own bound: the bytes of all elements must fit `npy_intp`
+    // (`isize`), whatever the strides. Zero-stride (broadcast) views of
+    // larger shapes are refused, so `size()` and `size() * itemsize` never
+    // overflow for any array that exists.
+    if size
+        .checked_mul(itemsize as u128)
+        .is_none_or(|n| n > isize::MAX as u128)
+    {
+        return Err(Error::frames(format!(
+            "array is too big: shape {shape:?} holds {size} items of {itemsize} bytes, more than \
+             numpy's maximum of {} bytes",
+            isize::MAX
+        )));
     }
     if size == 0 {
         // nothing is read, but the offset must still lie in the buffer
