@@ -123,10 +123,53 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            // one line: the error with newlines flattened
-            let line = message.replace('\n', " | ");
-            eprintln!("error: {line}");
+            eprintln!("error: {}", terminal_line(&message, MAX_ERROR_CHARS));
             ExitCode::from(1)
         }
+    }
+}
+
+/// Longest error line printed, in characters (error messages may quote
+/// untrusted input, e.g. the text of Dask's `error` family).
+const MAX_ERROR_CHARS: usize = 1000;
+
+/// `message` made safe for one terminal line: newlines become ` | `, every
+/// other control character (CR, NUL, ESC, DEL, C1 controls: terminal escape
+/// sequences) is shown escaped as `\u{..}`, and the line is cut after `max`
+/// characters with a note of how much was left out.
+fn terminal_line(message: &str, max: usize) -> String {
+    let mut out = String::with_capacity(message.len().min(max) + 32);
+    let mut shown = 0usize;
+    for (i, c) in message.char_indices() {
+        if shown >= max {
+            out.push_str(&format!(" … ({} more bytes)", message.len() - i));
+            break;
+        }
+        match c {
+            '\n' => out.push_str(" | "),
+            c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
+            c => out.push(c),
+        }
+        shown += 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminal_line;
+
+    #[test]
+    fn error_lines_are_escaped_and_bounded() {
+        assert_eq!(terminal_line("a\nb", 100), "a | b");
+        assert_eq!(
+            terminal_line("x\x1b[2Jy\rz\0\u{7f}\u{9b}", 100),
+            "x\\u{1b}[2Jy\\u{d}z\\u{0}\\u{7f}\\u{9b}"
+        );
+        let long = "é".repeat(5000);
+        let line = terminal_line(&long, 1000);
+        assert!(line.starts_with(&"é".repeat(1000)));
+        assert!(line.ends_with(" … (8000 more bytes)"), "{line}");
+        assert!(!terminal_line(&long, 1000).contains('\n'));
     }
 }

@@ -484,3 +484,31 @@ fn help_documents_every_command_and_option() {
         }
     }
 }
+
+/// The `error` family carries untrusted text, which the `error:` line
+/// quotes: it is printed escaped (no CR, NUL or ESC reaches the terminal)
+/// and cut to a bounded length.
+#[test]
+fn untrusted_error_text_is_escaped_and_bounded() {
+    let mut text = b"remote says \x1b[2J\x1b]0;owned\x07 hello\r\0 ".to_vec();
+    text.extend(std::iter::repeat_n(b'A', 1 << 20));
+    let mut h = dask_serde::Header::new();
+    h.insert("serializer", "error");
+    let blob = pack_frames(&[&h.encode().unwrap()[..], &text[..]]);
+    let mut cmd = bin();
+    cmd.args(["decode", "-"]);
+    let out = run(cmd, Some(&blob));
+    let stderr = assert_clean_error(&out, "error family with control characters");
+    assert!(
+        !stderr.trim_end().bytes().any(|b| b < 0x20 || b == 0x7f),
+        "control bytes reached stderr: {:?}",
+        &stderr[..200]
+    );
+    assert!(stderr.contains("remote says \\u{1b}[2J"), "{}", &stderr[..200]);
+    assert!(stderr.len() < 1200, "error line of {} bytes", stderr.len());
+    assert!(
+        stderr.trim_end().ends_with("more bytes)"),
+        "{}",
+        &stderr[stderr.len() - 80..]
+    );
+}
