@@ -27,6 +27,10 @@ cargo fmt --all --check
 
 step "cargo clippy"
 cargo clippy --workspace --all-targets --all-features -- -D warnings
+# the runtime crate alone, with its default and with no features: nothing
+# unused or missing when a user turns features off
+cargo clippy -p dask-serde --all-targets -- -D warnings
+cargo clippy -p dask-serde --no-default-features --all-targets -- -D warnings
 
 step "cargo test"
 cargo test --workspace --all-features

@@ -28,7 +28,9 @@ pub(crate) mod read;
 mod write;
 
 pub use cursor::RawCursor;
-pub(crate) use read::{check_depth, is_valid_map};
+#[cfg(feature = "serde")]
+pub(crate) use read::check_depth;
+pub(crate) use read::is_valid_map;
 use write::check_pack_depth;
 pub(crate) use write::*;
 
@@ -248,7 +250,7 @@ impl From<Vec<MsgValue>> for MsgValue {
 
 #[cfg(test)]
 mod tests {
-    use super::read::{quick_check, scan_depth};
+    use super::read::{check_depth, quick_check, scan_depth};
     use super::*;
     use crate::error::Error;
 

@@ -31,7 +31,9 @@ mod one_pass;
 pub mod typed;
 
 use decode::Decoder;
-pub(crate) use encode::{push_serialized, write_frame0};
+#[cfg(feature = "serde")]
+pub(crate) use encode::push_serialized;
+pub(crate) use encode::write_frame0;
 use encode::{EncErr, Encoder};
 use one_pass::Fallback;
 
