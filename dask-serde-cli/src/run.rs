@@ -211,42 +211,53 @@ pub fn inspect(data: &[u8], message: Option<bool>) -> Result<String, String> {
         referenced[0] = true;
         let mut refs = Vec::new();
         collect_refs(&m0, &mut refs);
+        // each sub-header and payload is described once, so the output
+        // grows with the input, not with what references or counts claim
+        let mut shown = vec![false; frames.len()];
         for (kind, k) in refs {
             let Some(sub) = frames.get(k) else {
                 let _ = writeln!(out, "{kind} {k}: points past the {} frames", frames.len());
                 continue;
             };
             referenced[k] = true;
+            if std::mem::replace(&mut shown[k], true) {
+                let _ = writeln!(out, "{kind} {k}: the sub-header shown above");
+                continue;
+            }
             let _ = writeln!(out, "frame {k}: {kind} sub-header ({} bytes)", sub.len());
             match MsgValue::decode(sub, &limits) {
                 Ok(h) => {
                     pretty(&h, 1, &mut out);
+                    // a claim beyond usize is as missing as one beyond the frames
                     let n = h
                         .get("num-sub-frames")
                         .and_then(MsgValue::as_int)
-                        .unwrap_or(0)
-                        .max(0) as usize;
+                        .map_or(0, |n| usize::try_from(n.max(0)).unwrap_or(usize::MAX));
                     let comp = h
                         .get("compression")
                         .and_then(MsgValue::as_array)
                         .map(<[MsgValue]>::to_vec);
-                    for i in 0..n {
+                    let present = n.min(frames.len() - (k + 1));
+                    for i in 0..present {
                         let idx = k + 1 + i;
-                        match frames.get(idx) {
-                            Some(f) => {
-                                referenced[idx] = true;
-                                let c = comp.as_ref().and_then(|c| c.get(i)).and_then(MsgValue::as_str);
-                                let _ = writeln!(
-                                    out,
-                                    "frame {idx}: payload {i} of {kind} {k}, {} bytes{}",
-                                    f.len(),
-                                    c.map(|c| format!(", compressed with {c}")).unwrap_or_default()
-                                );
-                            }
-                            None => {
-                                let _ = writeln!(out, "frame {idx}: missing (num-sub-frames = {n})");
-                            }
-                        }
+                        let f = &frames[idx];
+                        referenced[idx] = true;
+                        let c = comp.as_ref().and_then(|c| c.get(i)).and_then(MsgValue::as_str);
+                        let _ = writeln!(
+                            out,
+                            "frame {idx}: payload {i} of {kind} {k}, {} bytes{}",
+                            f.len(),
+                            c.map(|c| format!(", compressed with {c}")).unwrap_or_default()
+                        );
+                    }
+                    if present < n {
+                        let _ = writeln!(
+                            out,
+                            "frames {}..: {} missing (num-sub-frames = {n}, the message has {} frames)",
+                            k + 1 + present,
+                            n - present,
+                            frames.len()
+                        );
                     }
                 }
                 Err(e) => {

@@ -512,3 +512,52 @@ fn untrusted_error_text_is_escaped_and_bounded() {
         &stderr[stderr.len() - 80..]
     );
 }
+
+/// `inspect` describes each frame once: its output grows with the input,
+/// not with counts or references the input claims (a 69-byte message once
+/// printed one line per index of a `num-sub-frames` of 2**40).
+#[test]
+fn inspect_output_is_bounded_by_the_input() {
+    let mut sub = dask_serde::Header::new();
+    sub.insert("serializer", "dask");
+    sub.insert("num-sub-frames", 1u64 << 40);
+    let sub = sub.encode().unwrap();
+    let frame0 = b"\x81\xa4data\x81\xae__Serialized__\x01";
+    let claims = pack_frames(&[&frame0[..], &sub[..], &b"payload"[..]]);
+    // a thousand references to one sub-header of 10,000 list items
+    let mut big = dask_serde::Header::new();
+    big.insert("serializer", "pickle");
+    big.insert("num-sub-frames", 0u64);
+    big.insert("pad", MsgValue::Array(vec![MsgValue::from(7u64); 10_000]));
+    let big = big.encode().unwrap();
+    let mut many = vec![0xdc, 0x03, 0xe8]; // array of 1000
+    for _ in 0..1000 {
+        many.extend_from_slice(b"\x81\xae__Serialized__\x01");
+    }
+    let refs = pack_frames(&[&many[..], &big[..]]);
+    for (what, input) in [("num-sub-frames of 2**40", claims), ("1000 references", refs)] {
+        let mut cmd = bin();
+        cmd.args(["inspect", "--level", "message", "-"]);
+        let out = run(cmd, Some(&input));
+        assert!(
+            out.status.success(),
+            "{what}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.len() < 40 * input.len() + 4096,
+            "{what}: {} bytes of output for {} bytes of input",
+            text.len(),
+            input.len()
+        );
+        if what.starts_with("num") {
+            assert!(
+                text.contains("1099511627775 missing (num-sub-frames = 1099511627776"),
+                "{text}"
+            );
+        } else {
+            assert_eq!(text.matches("the sub-header shown above").count(), 999, "{text}");
+        }
+    }
+}
