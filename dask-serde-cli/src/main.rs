@@ -139,8 +139,7 @@ const MAX_ERROR_CHARS: usize = 1000;
 /// characters with a note of how much was left out.
 fn terminal_line(message: &str, max: usize) -> String {
     let mut out = String::with_capacity(message.len().min(max) + 32);
-    let mut shown = 0usize;
-    for (i, c) in message.char_indices() {
+    for (shown, (i, c)) in message.char_indices().enumerate() {
         if shown >= max {
             out.push_str(&format!(" … ({} more bytes)", message.len() - i));
             break;
@@ -150,7 +149,6 @@ fn terminal_line(message: &str, max: usize) -> String {
             c if c.is_control() => out.push_str(&c.escape_unicode().to_string()),
             c => out.push(c),
         }
-        shown += 1;
     }
     out
 }
