@@ -1,7 +1,7 @@
 //! `dask-serde`: decode, encode and inspect Dask payloads.
 //!
 //! ```text
-//! dask-serde decode [--level serialize|message] [--deserializers a,b] FILE|-
+//! dask-serde decode [--level serialize|message] [--deserializers a,b] [--max-output BYTES] FILE|-
 //! dask-serde encode FILE.json|- -o OUT.frames
 //! dask-serde inspect [--level serialize|message] FILE|-
 //! ```
@@ -50,6 +50,12 @@ enum Command {
         /// reader). Data of other families is refused with Dask's message.
         #[arg(long, value_delimiter = ',')]
         deserializers: Option<Vec<String>>,
+        /// Largest JSON output in bytes (default 256 MiB). Measured before
+        /// anything is printed: a value beyond it (a broadcast array of
+        /// billions of elements, gigabytes of decompressed data, an int of
+        /// more than 4300 digits) is refused with `error:`.
+        #[arg(long, default_value_t = DEFAULT_MAX_OUTPUT)]
+        max_output: u64,
         /// Input file, or `-` for standard input.
         file: String,
     },
@@ -76,6 +82,9 @@ enum Command {
 
 /// Largest input accepted (the library's per-frame limit applies inside).
 const MAX_INPUT: u64 = 16 << 30;
+
+/// Default of `decode --max-output`: 256 MiB of JSON.
+const DEFAULT_MAX_OUTPUT: u64 = 256 << 20;
 
 fn read_input(path: &str) -> Result<Vec<u8>, String> {
     let mut buf = Vec::new();
@@ -109,9 +118,10 @@ fn main() -> ExitCode {
         Command::Decode {
             level,
             deserializers,
+            max_output,
             file,
         } => read_input(&file)
-            .and_then(|data| run::decode(&data, level == Level::Message, deserializers))
+            .and_then(|data| run::decode(&data, level == Level::Message, deserializers, max_output))
             .and_then(|json| write_output("-", format!("{json}\n").as_bytes())),
         Command::Encode { file, output } => read_input(&file)
             .and_then(|data| run::encode(&data))

@@ -16,8 +16,13 @@ fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
-/// `decode`: frames → canonical JSON.
-pub fn decode(data: &[u8], message: bool, deserializers: Option<Vec<String>>) -> Result<String, String> {
+/// `decode`: frames → canonical JSON of at most `max_output` bytes.
+pub fn decode(
+    data: &[u8],
+    message: bool,
+    deserializers: Option<Vec<String>>,
+    max_output: u64,
+) -> Result<String, String> {
     let limits = Limits::default();
     let blob = Bytes::copy_from_slice(data);
     let frames = unpack_frames(&blob, &limits).map_err(err)?;
@@ -39,7 +44,10 @@ pub fn decode(data: &[u8], message: bool, deserializers: Option<Vec<String>>) ->
         let rest = dask_serde::split::merge_frames(&header, rest, Some(&blob)).map_err(err)?;
         deserialize_any(&header, &rest, &opts).map_err(err)?
     };
-    serde_json::to_string(&value.to_json()).map_err(err)
+    let json = value.to_json_bounded(max_output).map_err(|e| {
+        format!("{e} (the decoded value is too large to print; raise --max-output to allow more)")
+    })?;
+    serde_json::to_string(&json).map_err(err)
 }
 
 fn str_list(v: &Json, key: &str) -> Result<Option<Vec<String>>, String> {

@@ -462,7 +462,13 @@ fn help_documents_every_command_and_option() {
     for (cmd, words) in [
         (
             "decode",
-            vec!["--level", "--deserializers", "serialize", "message"],
+            vec![
+                "--level",
+                "--deserializers",
+                "--max-output",
+                "serialize",
+                "message",
+            ],
         ),
         (
             "encode",
@@ -560,4 +566,54 @@ fn inspect_output_is_bounded_by_the_input() {
             assert_eq!(text.matches("the sub-header shown above").count(), 999, "{text}");
         }
     }
+}
+
+/// `decode` measures its output before making it: a broadcast view of
+/// billions of elements (a 176-byte file once asked for 8 GB) or an int of
+/// millions of digits is refused at once with `error:`, and `--max-output`
+/// moves the bound.
+#[test]
+fn decode_output_is_bounded() {
+    // one byte broadcast to 2**33 elements
+    let sub = MsgValue::Map(vec![
+        ("dtype".into(), MsgValue::Array(vec![0.into(), "|u1".into()])),
+        ("shape".into(), MsgValue::Array(vec![MsgValue::from(1u64 << 33)])),
+        ("strides".into(), MsgValue::Array(vec![0.into()])),
+        ("writeable".into(), MsgValue::Array(vec![true.into()])),
+    ]);
+    let h = dask_serde::family::dask::dask_header(sub, &dask_serde::PyType::ndarray());
+    let broadcast = pack_frames(&[&h.encode().unwrap()[..], &b"x"[..]]);
+    assert!(broadcast.len() < 200);
+    // a pickled int of 2**22 bytes (10 million decimal digits)
+    let mut pickle = b"\x80\x04\x8b".to_vec(); // PROTO 4, LONG4
+    pickle.extend_from_slice(&(1u32 << 22).to_le_bytes());
+    pickle.extend(std::iter::repeat_n(0x11, 1 << 22));
+    pickle.push(b'.');
+    let mut ph = dask_serde::Header::new();
+    ph.insert("serializer", "pickle");
+    let big_int = pack_frames(&[&ph.encode().unwrap()[..], &pickle[..]]);
+    for (what, input, needle) in [
+        ("broadcast", broadcast, "JSON output"),
+        ("big int", big_int, "decimal digits"),
+    ] {
+        let mut cmd = bin();
+        cmd.args(["decode", "-"]);
+        let started = std::time::Instant::now();
+        let out = run(cmd, Some(&input));
+        let line = assert_clean_error(&out, what);
+        assert!(line.contains(needle), "{what}: {line}");
+        assert!(
+            started.elapsed().as_secs() < 10,
+            "{what} took {:?}",
+            started.elapsed()
+        );
+    }
+    // a small value passes a small bound, and fails a smaller one
+    let hello = std::fs::read(vectors_dir().join("ser_bytes_hello.frames")).unwrap();
+    let mut cmd = bin();
+    cmd.args(["decode", "--max-output", "100", "-"]);
+    assert!(run(cmd, Some(&hello)).status.success());
+    let mut cmd = bin();
+    cmd.args(["decode", "--max-output", "10", "-"]);
+    assert_clean_error(&run(cmd, Some(&hello)), "bound below the value");
 }

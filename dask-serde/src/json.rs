@@ -115,8 +115,58 @@ pub fn parse_py_float(s: &str) -> Result<f64> {
     }
 }
 
+/// The most decimal digits an int is written with: Python's default
+/// `sys.get_int_max_str_digits()`. Turning a larger int into text takes
+/// time quadratic in its length (Python refuses it too).
+pub const MAX_INT_DIGITS: u64 = 4300;
+
 impl Value {
+    /// [`Value::to_json`] for values from untrusted input: first measures
+    /// what the JSON would hold (without building anything: a broadcast
+    /// array is not expanded, an int not turned into text) and refuses
+    /// more than `max_output` bytes of text, or an int of more than
+    /// [`MAX_INT_DIGITS`] decimal digits, before any of it is made.
+    ///
+    /// The measure counts the payload text (hex digits, strings with their
+    /// escapes, digits of ints) exactly and allows a small constant (at
+    /// most 64 bytes) per value for tags and punctuation, so it is never
+    /// far below the printed size and never more than that constant above.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dask_serde::bytes::Bytes;
+    /// use dask_serde::{NdArray, Value};
+    ///
+    /// // one float64 broadcast to 2**30 elements: 8 bytes of data, 16 GiB of hex
+    /// let one = NdArray::from_c_order("<f8", vec![1], Bytes::from(vec![0u8; 8]))?;
+    /// let view = Value::from(one.broadcast_to(&[1 << 30])?);
+    /// assert!(view.to_json_bounded(1 << 20).is_err()); // refused, nothing allocated
+    /// assert!(Value::from(7).to_json_bounded(64).is_ok());
+    /// # Ok::<(), dask_serde::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Limit`](crate::Error::Limit) for output beyond `max_output`
+    /// or an int beyond [`MAX_INT_DIGITS`].
+    pub fn to_json_bounded(&self, max_output: u64) -> Result<Json> {
+        let need = json_size(self, max_output)?;
+        if need > max_output {
+            return Err(Error::Limit {
+                what: "JSON output (bytes)",
+                limit: max_output,
+                got: need,
+            });
+        }
+        Ok(self.to_json())
+    }
+
     /// The canonical tagged JSON of this value (PROTOCOL.md §13.3).
+    ///
+    /// This builds everything it is given: a broadcast array is expanded,
+    /// every int is written out. For values decoded from untrusted input
+    /// use [`Value::to_json_bounded`].
     pub fn to_json(&self) -> Json {
         // containers recurse here with a small stack frame; leaves are
         // converted in a separate function
@@ -281,6 +331,101 @@ fn ndarray_to_json(a: &NdArray) -> Json {
         o.insert("writeable".into(), Json::Bool(false));
     }
     Json::Object(o)
+}
+
+/// Bytes of JSON text `v` becomes (see [`Value::to_json_bounded`]),
+/// stopping as soon as the sum passes `budget` (the result is then some
+/// number above it). Every count saturates, so no input overflows it.
+fn json_size(v: &Value, budget: u64) -> Result<u64> {
+    const TAG: u64 = 16;
+    let hex = |n: usize| (n as u64).saturating_mul(2).saturating_add(TAG);
+    let text = |s: &str| {
+        let escapes = s
+            .bytes()
+            .filter(|b| *b < 0x20 || *b == b'"' || *b == b'\\')
+            .count() as u64;
+        (s.len() as u64)
+            .saturating_add(escapes.saturating_mul(5))
+            .saturating_add(TAG)
+    };
+    let items = |vs: &[Value]| -> Result<u64> {
+        let mut n = TAG;
+        for x in vs {
+            if n > budget {
+                break;
+            }
+            n = n
+                .saturating_add(json_size(x, budget.saturating_sub(n))?)
+                .saturating_add(2);
+        }
+        Ok(n)
+    };
+    Ok(match v {
+        Value::None | Value::Bool(_) | Value::Int(_) | Value::Float(_) => 64,
+        Value::BigInt(i) => {
+            // decimal digits of an int of `bits` bits: at most bits * log10(2) + 1
+            let digits = (i.bits() as f64 * std::f64::consts::LOG10_2).floor() as u64 + 1;
+            if digits > MAX_INT_DIGITS {
+                return Err(Error::Limit {
+                    what: "decimal digits of an int written as text",
+                    limit: MAX_INT_DIGITS,
+                    got: digits,
+                });
+            }
+            digits.saturating_add(TAG)
+        }
+        Value::Str(s) | Value::Unserializable(s) => text(s),
+        Value::Bytes(b) | Value::ByteArray(b) => hex(b.len()),
+        Value::List(xs) | Value::Tuple(xs) | Value::Set(xs) | Value::FrozenSet(xs) => items(xs)?,
+        Value::Dict(entries) => {
+            let mut n = TAG;
+            for (k, x) in entries {
+                if n > budget {
+                    break;
+                }
+                n = n
+                    .saturating_add(json_size(k, budget.saturating_sub(n))?)
+                    .saturating_add(json_size(x, budget.saturating_sub(n))?)
+                    .saturating_add(4);
+            }
+            n
+        }
+        Value::MemoryView(m) => hex(m.data.len())
+            .saturating_add(text(&m.format))
+            .saturating_add(24u64.saturating_mul(m.shape.len() as u64)),
+        Value::PyArray(a) => hex(a.data.len()).saturating_add(TAG),
+        Value::NdArray(a) => {
+            let meta = 24u64.saturating_mul(a.shape().len() as u64).saturating_add(128);
+            match a.objects() {
+                Some(xs) => items(xs)?.saturating_add(meta),
+                // size() * itemsize fits isize for every array (checked when
+                // it was made); a broadcast view counts its expanded bytes
+                None => (a.size() as u64)
+                    .saturating_mul(a.dtype().itemsize() as u64)
+                    .saturating_mul(2)
+                    .saturating_add(meta),
+            }
+        }
+        Value::Object(o) => {
+            let mut n = text(&o.class.path());
+            for (k, x) in &o.fields {
+                if n > budget {
+                    break;
+                }
+                n = n
+                    .saturating_add(text(k))
+                    .saturating_add(json_size(x, budget.saturating_sub(n))?);
+            }
+            n
+        }
+        Value::Serialize(x) | Value::ToPickle(x) => json_size(x, budget)?.saturating_add(TAG),
+        Value::Enum(e) => text(&e.class.path()).saturating_add(text(&e.name)),
+        Value::Opaque(o) => {
+            let frames: u64 = o.frames.iter().map(|f| hex(f.len())).fold(0, u64::saturating_add);
+            let header = o.header.encode().map_or(0, |h| hex(h.len()));
+            frames.saturating_add(header).saturating_add(TAG)
+        }
+    })
 }
 
 const MAX_JSON_DEPTH: usize = 128;
@@ -584,6 +729,44 @@ fn to_strided(a: &NdArray) -> Result<NdArray> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bounded_json_measures_before_building() {
+        use num_bigint::BigInt;
+        // ints: Python's 4300-digit rule
+        let ok = Value::BigInt(BigInt::from(1) << 10_000); // 3011 digits
+        assert_eq!(ok.to_json_bounded(1 << 20).unwrap(), ok.to_json());
+        let huge = Value::BigInt(BigInt::from(1) << 20_000); // 6021 digits
+        let e = huge.to_json_bounded(u64::MAX).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Limit {
+                    limit: MAX_INT_DIGITS,
+                    ..
+                }
+            ),
+            "{e}"
+        );
+        // a broadcast view counts its expanded bytes
+        let one = NdArray::from_c_order("|u1", vec![1], Bytes::from_static(b"x")).unwrap();
+        let view = Value::from(one.broadcast_to(&[1 << 40]).unwrap());
+        let e = view.to_json_bounded(1 << 30).unwrap_err();
+        assert!(matches!(e, Error::Limit { got, .. } if got > 1 << 40), "{e}");
+        // the measure covers the text actually produced
+        let v = Value::List(vec![
+            Value::from("a\"b\n"),
+            Value::Bytes(Bytes::from(vec![7u8; 1000])),
+            Value::Dict(vec![(Value::from("k"), Value::from(1.5))]),
+        ]);
+        let text = serde_json::to_string(&v.to_json()).unwrap().len() as u64;
+        // the measure is the text plus at most a small constant per value
+        assert!(v.to_json_bounded(text + 8 * 64).is_ok());
+        assert!(v.to_json_bounded(text / 2).is_err());
+        // containers stop measuring once over the budget
+        let many = Value::List(vec![Value::Bytes(Bytes::from(vec![0u8; 1 << 20])); 1 << 12]);
+        assert!(many.to_json_bounded(1 << 20).is_err());
+    }
 
     #[test]
     fn float_repr_matches_python() {
