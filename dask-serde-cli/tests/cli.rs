@@ -592,12 +592,34 @@ fn decode_output_is_bounded() {
     let mut ph = dask_serde::Header::new();
     ph.insert("serializer", "pickle");
     let big_int = pack_frames(&[&ph.encode().unwrap()[..], &pickle[..]]);
-    for (what, input, needle) in [
-        ("broadcast", broadcast, "JSON output"),
-        ("big int", big_int, "decimal digits"),
+    // a message referencing one 1 MiB payload a thousand times (zero-copy
+    // when decoded; 2 GB of hex if printed)
+    let mut sub = dask_serde::Header::new();
+    sub.insert("serializer", "dask");
+    sub.insert(
+        "type-serialized",
+        MsgValue::Bin(Bytes::from(dask_serde::PyType::bytes().type_serialized())),
+    );
+    sub.insert("sub-header", MsgValue::Map(vec![]));
+    sub.insert("num-sub-frames", 1u64);
+    let mut many = vec![0xdc, 0x03, 0xe8]; // array of 1000
+    for _ in 0..1000 {
+        many.extend_from_slice(b"\x81\xae__Serialized__\x01");
+    }
+    let payload = vec![0u8; 1 << 20];
+    let repeated = pack_frames(&[&many[..], &sub.encode().unwrap()[..], &payload[..]]);
+    for (what, level, input, needle) in [
+        ("broadcast", "serialize", broadcast, "JSON output"),
+        ("big int", "serialize", big_int, "decimal digits"),
+        (
+            "1000 references to one payload",
+            "message",
+            repeated,
+            "JSON output",
+        ),
     ] {
         let mut cmd = bin();
-        cmd.args(["decode", "-"]);
+        cmd.args(["decode", "--level", level, "-"]);
         let started = std::time::Instant::now();
         let out = run(cmd, Some(&input));
         let line = assert_clean_error(&out, what);
