@@ -19,6 +19,7 @@ fn limits() -> Limits {
         max_total_bytes: 1 << 22,
         max_depth: 64,
         max_nesting: 32,
+        max_eager_frame_bytes: 1 << 16,
     }
 }
 

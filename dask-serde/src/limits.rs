@@ -37,6 +37,14 @@ pub struct Limits {
     /// keeps the stack use small (a few KiB per level); raise it only for
     /// threads with large stacks.
     pub max_nesting: usize,
+    /// Largest frame whose receive buffer is reserved in full before its
+    /// bytes arrive (default: [`max_frame_bytes`](Self::max_frame_bytes),
+    /// so every frame is read into one exactly sized buffer, never copied).
+    /// A larger frame's buffer starts at this size and grows as its bytes
+    /// come, so a peer that announces large frames and sends nothing costs
+    /// no more than this per frame. Applies to the TCP readers
+    /// (`transport::framing`, `DaskCodec`).
+    pub max_eager_frame_bytes: u64,
 }
 
 impl Default for Limits {
@@ -47,6 +55,7 @@ impl Default for Limits {
             max_total_bytes: 16 << 30,
             max_depth: 1024,
             max_nesting: 128,
+            max_eager_frame_bytes: 4 << 30,
         }
     }
 }
@@ -62,6 +71,39 @@ impl Limits {
             max_total_bytes: u64::MAX,
             ..Limits::default()
         }
+    }
+
+    /// Limits for peers you do not trust (a server open to anyone): 10,000
+    /// frames, 256 MiB per frame, 1 GiB per message or payload, msgpack
+    /// depth 256, nesting 64, and receive buffers that grow with the bytes
+    /// that arrive beyond 1 MiB per frame (a claimed frame costs nothing
+    /// until it is sent). Dask's own messages fit them: it splits frames at
+    /// 64 MiB.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use dask_serde::Limits;
+    ///
+    /// let l = Limits::untrusted();
+    /// assert!(l.max_frame_bytes < Limits::default().max_frame_bytes);
+    /// assert_eq!(l.max_eager_frame_bytes, 1 << 20);
+    /// ```
+    pub fn untrusted() -> Self {
+        Limits {
+            max_frames: 10_000,
+            max_frame_bytes: 256 << 20,
+            max_total_bytes: 1 << 30,
+            max_depth: 256,
+            max_nesting: 64,
+            max_eager_frame_bytes: 1 << 20,
+        }
+    }
+
+    /// The capacity to reserve for a frame of `len` bytes before reading it
+    /// (see [`max_eager_frame_bytes`](Self::max_eager_frame_bytes)).
+    pub(crate) fn eager(&self, len: usize) -> usize {
+        usize::try_from(self.max_eager_frame_bytes).map_or(len, |cap| len.min(cap))
     }
 
     pub(crate) fn check_frames(&self, n: usize) -> crate::Result<()> {

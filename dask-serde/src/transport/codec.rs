@@ -222,7 +222,11 @@ impl DaskCodec {
                             // room for this frame (all of it: it is read in
                             // place and frozen, never copied), or for the
                             // rest of a message of small frames
-                            reserve_total(buf, len.max(READ_CHUNK.min(*remaining)));
+                            // (up to max_eager_frame_bytes ahead of what
+                            // has arrived; beyond, the buffer grows with it)
+                            let want = len.max(READ_CHUNK.min(*remaining));
+                            let ahead = buf.len().saturating_add(self.limits.eager(want).max(READ_CHUNK));
+                            reserve_total(buf, want.min(ahead));
                             return Ok(None);
                         }
                         frames.push(if len == 0 {

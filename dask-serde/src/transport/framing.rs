@@ -248,9 +248,11 @@ impl Drop for Pooled {
 /// Reads exactly `n` bytes into a new, exactly sized buffer. The buffer is
 /// filled straight from the socket (`read_to_end` on a `take` reader reads
 /// into the reserved capacity without zeroing it first), so a large frame
-/// costs one pass over its memory.
-fn read_exact_into<R: Read>(r: &mut R, n: usize, what: &str) -> Result<Vec<u8>> {
-    let mut buf = Vec::with_capacity(n);
+/// costs one pass over its memory. Frames above
+/// [`Limits::max_eager_frame_bytes`] start smaller and grow as they arrive.
+fn read_exact_into<R: Read>(r: &mut R, n: usize, what: &str, limits: &Limits) -> Result<Vec<u8>> {
+    // beyond `max_eager_frame_bytes` the buffer grows as the bytes arrive
+    let mut buf = Vec::with_capacity(limits.eager(n));
     let got = r
         .by_ref()
         .take(n as u64)
@@ -290,10 +292,10 @@ pub fn read_message_pooled<R: Read>(
     read_message_with(r, limits, Some(pool))
 }
 
-fn read_frame<R: Read>(r: &mut R, len: usize, pool: Option<&BufferPool>) -> Result<Bytes> {
+fn read_frame<R: Read>(r: &mut R, len: usize, pool: Option<&BufferPool>, limits: &Limits) -> Result<Bytes> {
     match pool {
         Some(pool) if len >= BufferPool::MIN_POOLED => {
-            let mut buf = pool.take(len);
+            let mut buf = pool.take(limits.eager(len));
             let got = r
                 .by_ref()
                 .take(len as u64)
@@ -310,7 +312,7 @@ fn read_frame<R: Read>(r: &mut R, len: usize, pool: Option<&BufferPool>) -> Resu
                 pool: pool.clone(),
             }))
         }
-        _ => Ok(Bytes::from(read_exact_into(r, len, "read a frame")?)),
+        _ => Ok(Bytes::from(read_exact_into(r, len, "read a frame", limits)?)),
     }
 }
 
@@ -342,12 +344,17 @@ fn read_message_with<R: Read>(
     }
     let first = check_first(u64::from_le_bytes(f), limits)?;
     // read the count before the rest, so the prelude size is known
-    let count = read_exact_into(r, 8, "read the frame count")?;
+    let count = read_exact_into(r, 8, "read the frame count", limits)?;
     let head = Head::new(first, u64_at(&count), limits)?;
-    let lengths = read_exact_into(r, head.prelude - 8, "read the prelude")?;
+    let lengths = read_exact_into(r, head.prelude - 8, "read the prelude", limits)?;
     let lens = head.lengths(&lengths, limits)?;
     // the rest of the first read: whole frames, sliced without copies
-    let block = Bytes::from(read_exact_into(r, first - head.prelude, "read the first frames")?);
+    let block = Bytes::from(read_exact_into(
+        r,
+        first - head.prelude,
+        "read the first frames",
+        limits,
+    )?);
     let mut frames = Vec::with_capacity(lens.len());
     let mut pos = 0;
     let mut i = 0;
@@ -357,7 +364,7 @@ fn read_message_with<R: Read>(
         i += 1;
     }
     for len in &lens[i..] {
-        frames.push(read_frame(r, *len, pool)?);
+        frames.push(read_frame(r, *len, pool, limits)?);
     }
     Ok(Some(frames))
 }
