@@ -254,6 +254,54 @@ fn hostile_peers_get_errors_and_the_server_keeps_serving() {
     );
 }
 
+/// Idle or slow peers cannot take every thread: beyond `max_connections`
+/// a connection is closed at once, and well-behaved clients are served
+/// again as soon as a slot frees.
+#[test]
+fn connections_beyond_the_cap_are_closed() {
+    use std::sync::atomic::Ordering;
+    use std::time::{Duration, Instant};
+    let mut server = Server::bind("127.0.0.1:0", "rust-cap", &CommOptions::default()).unwrap();
+    server.max_connections(2);
+    let active = server.connections();
+    let addr = server.spawn();
+    let plain = addr.trim_start_matches("tcp://").to_owned();
+    let wait_for = |n: usize| {
+        let until = Instant::now() + Duration::from_secs(10);
+        while active.load(Ordering::SeqCst) != n {
+            assert!(
+                Instant::now() < until,
+                "{} connections, expected {n}",
+                active.load(Ordering::SeqCst)
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    };
+    // two idle peers (slowloris: connected, silent) fill the server
+    let idle1 = std::net::TcpStream::connect(&plain).unwrap();
+    let idle2 = std::net::TcpStream::connect(&plain).unwrap();
+    wait_for(2);
+    // a third connection is closed at once: end of stream, not a hang
+    let mut third = std::net::TcpStream::connect(&plain).unwrap();
+    third.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        third.read(&mut buf).unwrap(),
+        0,
+        "the connection over the cap is closed"
+    );
+    assert!(Rpc::connect(&addr, &CommOptions::default()).is_err());
+    // a slot frees: a well-behaved client is served
+    drop(idle1);
+    wait_for(1);
+    let mut rpc = Rpc::connect(&addr, &CommOptions::default()).unwrap();
+    assert_eq!(
+        rpc.call("echo", vec![("data", Value::from(9))]).unwrap(),
+        Value::from(9)
+    );
+    drop(idle2);
+}
+
 /// The cluster demo end to end: the example's code scatters, the example's
 /// Python client computes, the example's code gathers and checks.
 #[test]

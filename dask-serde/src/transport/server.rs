@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use super::address::{parse_address, tcp_address};
@@ -43,7 +43,12 @@ pub struct Server {
     opts: CommOptions,
     id: String,
     stop: Arc<AtomicBool>,
+    max_connections: usize,
+    active: Arc<AtomicUsize>,
 }
+
+/// Default of [`Server::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
 
 impl std::fmt::Debug for Server {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -69,6 +74,8 @@ impl Server {
             opts: opts.clone(),
             id: id.to_owned(),
             stop: Arc::new(AtomicBool::new(false)),
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            active: Arc::new(AtomicUsize::new(0)),
         };
         let id = s.id.clone();
         s.handle("identity", move |_| {
@@ -105,12 +112,36 @@ impl Server {
                 break;
             }
             let Ok(stream) = conn else { continue };
+            // a connection beyond the cap is closed at once, before the
+            // handshake (Dask's protocol has no refusal message): the peer
+            // sees the connection closed, the connections served keep going
+            if self.active.fetch_add(1, Ordering::SeqCst) >= self.max_connections {
+                self.active.fetch_sub(1, Ordering::SeqCst);
+                let _ = stream.shutdown(std::net::Shutdown::Both);
+                continue;
+            }
+            let slot = ConnectionSlot(self.active.clone());
             let handlers = handlers.clone();
             let opts = self.opts.clone();
             std::thread::spawn(move || {
+                let _slot = slot;
                 let _ = serve_connection(stream, &opts, &handlers);
             });
         }
+    }
+
+    /// Serves at most `n` connections at once (default
+    /// [`DEFAULT_MAX_CONNECTIONS`]); each holds a thread. A connection
+    /// beyond the cap is closed as soon as it is accepted, so idle or slow
+    /// peers cannot exhaust the process's threads.
+    pub fn max_connections(&mut self, n: usize) {
+        self.max_connections = n;
+    }
+
+    /// A live count of the connections being served (it keeps counting
+    /// after [`Server::serve`] or [`Server::spawn`] took the server).
+    pub fn connections(&self) -> Arc<AtomicUsize> {
+        self.active.clone()
     }
 
     /// Serves in a background thread; returns the address.
@@ -123,6 +154,15 @@ impl Server {
 
 /// One connection: handshake, then requests until the peer closes or asks
 /// to close; an error (garbage, a request without `op`) ends it.
+/// One served connection: released when its thread ends, however it ends.
+struct ConnectionSlot(Arc<AtomicUsize>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 fn serve_connection(
     stream: TcpStream,
     opts: &CommOptions,
