@@ -1,7 +1,9 @@
-//! Receive memory grows with what arrives, not with what a peer claims:
-//! with `Limits::untrusted()`, a message announcing a 200 MiB frame and
-//! sending a few bytes costs the TCP readers about a megabyte, measured by
-//! a counting global allocator (this test binary's own).
+//! The memory bounds `Limits` documents, measured by a counting global
+//! allocator (this test binary's own): receive memory grows with what
+//! arrives, not with what a peer claims (with `Limits::untrusted()`, a
+//! message announcing a 200 MiB frame and sending a few bytes costs the TCP
+//! readers about a megabyte), and decoded trees stay within a constant
+//! factor of their input.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -114,4 +116,43 @@ fn default_limits_still_read_a_frame_into_one_buffer() {
         peak < CLAIM as usize + (1 << 20),
         "{peak} bytes for one {CLAIM}-byte frame"
     );
+}
+
+/// The bound `Limits` documents: a decoded msgpack tree (a header, a
+/// message) takes at most about 50 bytes per byte of its input, because
+/// every value is at least one byte and becomes one 48-byte node plus its
+/// own bytes. Measured on the worst shapes: a million nils, half a million
+/// one-character keys.
+#[test]
+fn decoded_trees_take_at_most_50_bytes_per_input_byte() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let n = 1_000_000usize;
+    let mut nils = vec![0xdd];
+    nils.extend_from_slice(&(n as u32).to_be_bytes());
+    nils.extend(std::iter::repeat_n(0xc0u8, n));
+    let mut keys = vec![0xdf];
+    keys.extend_from_slice(&(n as u32 / 2).to_be_bytes());
+    for i in 0..n / 2 {
+        keys.extend_from_slice(&[0xa1, b'a' + (i % 26) as u8, 0x01]);
+    }
+    for (what, input) in [("nils", nils), ("one-character keys", keys)] {
+        let input = dask_serde::bytes::Bytes::from(input);
+        let bound = 50 * input.len() + (1 << 20);
+        let (tree, peak) = peak_of(|| dask_serde::MsgValue::decode(&input, &Limits::default()));
+        tree.unwrap();
+        assert!(
+            peak <= bound,
+            "{what}: the msgpack tree took {peak} bytes for {} bytes",
+            input.len()
+        );
+        let frames = vec![input.clone()];
+        let (msg, peak) =
+            peak_of(|| dask_serde::message::loads(&frames, &dask_serde::DeserializeOptions::new()));
+        msg.unwrap();
+        assert!(
+            peak <= bound,
+            "{what}: the message took {peak} bytes for {} bytes",
+            input.len()
+        );
+    }
 }

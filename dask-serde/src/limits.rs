@@ -5,9 +5,26 @@
 ///
 /// Every length, count and nesting depth read from the wire is checked
 /// against these limits *and* against the size of the input before memory
-/// is reserved, so a hostile peer cannot make the decoder allocate more than
-/// the input it actually sent (plus small bookkeeping) or recurse without
-/// bound.
+/// is reserved: nothing is allocated from a number the input merely
+/// claims, and nothing recurses without bound.
+///
+/// What a decode can cost, as a function of its input:
+///
+/// | what | memory |
+/// |---|---|
+/// | frames (received, unpacked, split pieces) | slices of the input: no copy; pieces that are not adjacent are merged with one copy |
+/// | a frame being received over TCP | its length, reserved up front up to [`max_eager_frame_bytes`](Self::max_eager_frame_bytes); beyond, it grows with the bytes that arrive |
+/// | decompressed frames | at most [`max_frame_bytes`](Self::max_frame_bytes) each and [`max_total_bytes`](Self::max_total_bytes) in all, checked before decompressing |
+/// | a decoded msgpack tree (a header, a message, `msgpack`-family data) | at most about 50 bytes per input byte: every value takes at least one byte and becomes one 48-byte node plus its own bytes (`tests/receive_memory.rs` measures it) |
+/// | typed decoders, arrays | views into the frames (one copy for a misaligned array), plus the decoded Rust values themselves |
+///
+/// Outputs that expand data (a broadcast array written out, an int written
+/// as text) are not bounded by these limits: measure them first (e.g.
+/// `Value::to_json_bounded`, feature `json`).
+///
+/// Two presets: [`Limits::default`] for trusted peers (large frames read
+/// into one buffer each, the fastest receive) and [`Limits::untrusted`]
+/// for a server open to anyone.
 ///
 /// # Examples
 ///
