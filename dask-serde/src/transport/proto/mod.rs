@@ -3,7 +3,7 @@
 //!
 //! A comm has two layers. *Framing* turns bytes into messages (the frames
 //! of one `protocol.dumps` output) and back: [`framing`](super::framing)
-//! for blocking streams, [`codec`](super::codec) for tokio; sockets,
+//! for blocking streams, `codec` for tokio (feature `tokio`); sockets,
 //! buffers and timeouts live there and in the drivers. *This module* is
 //! the layer above, what the messages mean; it is written once, and every
 //! type here takes and returns frames (`Vec<Bytes>`) or [`Value`]s. The
