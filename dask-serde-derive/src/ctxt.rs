@@ -5,7 +5,7 @@
 //! a bug in this crate and panics (the compiler then reports the derive as
 //! having panicked), unless the thread is already unwinding.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Display;
 use std::thread;
 
@@ -13,15 +13,18 @@ use quote::ToTokens;
 
 /// Collects errors while the input is parsed and checked.
 pub struct Ctxt {
-    /// The errors so far; `None` once [`Ctxt::check`] has taken them.
-    errors: RefCell<Option<Vec<syn::Error>>>,
+    /// The errors so far.
+    errors: RefCell<Vec<syn::Error>>,
+    /// Set by [`Ctxt::check`]; a context dropped without it is a bug.
+    checked: Cell<bool>,
 }
 
 impl Ctxt {
     /// A context with no errors, to be consumed by [`Ctxt::check`].
     pub fn new() -> Self {
         Ctxt {
-            errors: RefCell::new(Some(Vec::new())),
+            errors: RefCell::new(Vec::new()),
+            checked: Cell::new(false),
         }
     }
 
@@ -32,17 +35,15 @@ impl Ctxt {
 
     /// Records a `syn` error.
     pub fn syn_error(&self, err: syn::Error) {
-        self.errors
-            .borrow_mut()
-            .as_mut()
-            .expect("Ctxt used after check")
-            .push(err);
+        // `check` consumes the context, so nothing is recorded after it
+        self.errors.borrow_mut().push(err);
     }
 
     /// Consumes the context: all errors combined, in the order recorded,
     /// if any.
     pub fn check(self) -> syn::Result<()> {
-        let errors = self.errors.borrow_mut().take().expect("Ctxt checked twice");
+        self.checked.set(true);
+        let errors = self.errors.take();
         let mut iter = errors.into_iter();
         let Some(mut combined) = iter.next() else {
             return Ok(());
@@ -56,7 +57,7 @@ impl Ctxt {
 
 impl Drop for Ctxt {
     fn drop(&mut self) {
-        if !thread::panicking() && self.errors.borrow().is_some() {
+        if !thread::panicking() && !self.checked.get() {
             panic!("dask-serde-derive bug: Ctxt dropped without calling check");
         }
     }
