@@ -41,6 +41,25 @@ impl<T: DaskDeserialize> DaskDeserialize for Vec<T> {
     }
 }
 
+/// A set of any kind from a list/tuple/set collection (Python decodes
+/// each into its own type; a Rust set accepts all three).
+fn deserialize_set<T: DaskDeserialize, C: FromIterator<T>>(
+    header: &Header,
+    frames: &[Bytes],
+    limits: &Limits,
+) -> Result<C> {
+    if let Some((kind, items)) = seq_one_frame::<T>(header, frames, limits) {
+        expect_kind(kind, SEQ_KINDS, "a set")?;
+        return Ok(items.into_iter().collect());
+    }
+    let (kind, items) = collection_items(header, frames, limits)?;
+    expect_kind(kind, SEQ_KINDS, "a set")?;
+    items
+        .into_iter()
+        .map(|(h, f)| T::deserialize_from(&h, f, &limits.descend()?))
+        .collect()
+}
+
 impl<T: DaskSerialize, S> DaskSerialize for HashSet<T, S> {
     fn serialize_into<'a>(&'a self, frames: &mut Vec<Frame<'a>>) -> Result<Header> {
         serialize_seq("set", self.iter(), frames)
@@ -49,16 +68,7 @@ impl<T: DaskSerialize, S> DaskSerialize for HashSet<T, S> {
 
 impl<T: DaskDeserialize + Eq + Hash, S: BuildHasher + Default> DaskDeserialize for HashSet<T, S> {
     fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
-        if let Some((kind, items)) = seq_one_frame::<T>(header, frames, limits) {
-            expect_kind(kind, SEQ_KINDS, "a set")?;
-            return Ok(items.into_iter().collect());
-        }
-        let (kind, items) = collection_items(header, frames, limits)?;
-        expect_kind(kind, SEQ_KINDS, "a set")?;
-        items
-            .into_iter()
-            .map(|(h, f)| T::deserialize_from(&h, f, &limits.descend()?))
-            .collect()
+        deserialize_set(header, frames, limits)
     }
 }
 
@@ -70,16 +80,7 @@ impl<T: DaskSerialize> DaskSerialize for BTreeSet<T> {
 
 impl<T: DaskDeserialize + Ord> DaskDeserialize for BTreeSet<T> {
     fn deserialize_from(header: &Header, frames: &[Bytes], limits: &Limits) -> Result<Self> {
-        if let Some((kind, items)) = seq_one_frame::<T>(header, frames, limits) {
-            expect_kind(kind, SEQ_KINDS, "a set")?;
-            return Ok(items.into_iter().collect());
-        }
-        let (kind, items) = collection_items(header, frames, limits)?;
-        expect_kind(kind, SEQ_KINDS, "a set")?;
-        items
-            .into_iter()
-            .map(|(h, f)| T::deserialize_from(&h, f, &limits.descend()?))
-            .collect()
+        deserialize_set(header, frames, limits)
     }
 }
 
